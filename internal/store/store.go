@@ -16,17 +16,30 @@
 //     metadata and status); kinds without HasGeneration have none.
 //   - metadata.resourceVersion is opaque and compared only for equality; an
 //     Update or UpdateStatus carrying a different one than stored is a
-//     Conflict. An empty one means "unconditional".
+//     Conflict. An empty one means "unconditional". A write that changes
+//     nothing stores nothing: the resourceVersion stays and no event is sent.
+//   - Create with an empty name and a metadata.generateName appends a random
+//     suffix, as kube-apiserver does; with neither it is Invalid. Server-set
+//     metadata a caller sends (uid, resourceVersion, generation,
+//     creationTimestamp, deletionTimestamp) is ignored.
 //   - For kinds with HasStatus, Create drops any status given (as
 //     kube-apiserver does for a status subresource), Update keeps the stored
 //     status, and UpdateStatus changes only status.
 //   - Delete of an object with finalizers sets deletionTimestamp (a MODIFIED
-//     event); the object goes (a DELETED event) when an Update empties its
-//     finalizers. Objects whose ownerReferences name a deleted owner are
-//     deleted too, possibly eventually. Deleting an object of an OwnsNamespace
-//     kind deletes everything in the namespace of its name.
+//     event; deleting it again changes nothing); the object goes (a DELETED
+//     event) when an Update empties its finalizers. While it is being
+//     deleted an Update may not add finalizers (Invalid). Objects whose
+//     ownerReferences all name deleted owners (matched by uid) are deleted
+//     too, possibly eventually. Deleting an object of an OwnsNamespace kind
+//     deletes everything in the namespace of its name, possibly eventually.
 //   - Watch delivers, in order, every change after opts.ResourceVersion
-//     (exclusive); see WatchOptions.
+//     (exclusive); see WatchOptions. A DELETED event carries the object's
+//     last state under the resourceVersion of the deletion. With a selector,
+//     a change that makes an object start matching is delivered as ADDED and
+//     one that makes it stop matching as DELETED, as kube-apiserver does.
+//
+// NewListWatch adapts any Store to client-go's cache.ListWatch, so
+// reflectors and informers run over either backend.
 package store
 
 import (
@@ -77,10 +90,13 @@ type ListOptions struct {
 // WatchOptions start a watch.
 type WatchOptions struct {
 	ListOptions
-	// ResourceVersion: changes strictly after it are delivered. Empty means
-	// "now", preceded by an ADDED event for every existing object. A version
-	// older than the kept history yields one ERROR event carrying a 410
-	// Expired Status, then the watch ends.
+	// ResourceVersion: changes strictly after it are delivered. Empty (or
+	// "0") means "now", preceded by an ADDED event for every existing
+	// matching object. A version older than the kept history yields one
+	// ERROR event carrying a 410 Expired Status, then the watch ends; so does
+	// a watcher that falls that far behind, after the events it was able to
+	// read: events are never skipped. The watch also ends when its context
+	// is done, on Stop, and when the store closes.
 	ResourceVersion string
 	// SendInitialEvents, with an empty or "0" ResourceVersion, sends ADDED
 	// for every existing object and then a BOOKMARK annotated

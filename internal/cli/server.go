@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/caravan-dev/caravan/internal/admission"
+	"github.com/caravan-dev/caravan/internal/apiclient"
+	"github.com/caravan-dev/caravan/internal/server"
+	"github.com/caravan-dev/caravan/internal/store/sqlite"
+)
+
+// Defaults of `caravan server`.
+const (
+	// DefaultListen is where the server listens without --listen.
+	DefaultListen = "127.0.0.1:8080"
+	// DatabaseFile is the SQLite database in the data directory.
+	DatabaseFile = "caravan.db"
+)
+
+// serverOptions are the flags of `caravan server`.
+type serverOptions struct {
+	streams Streams
+	dataDir string
+	listen  string
+}
+
+func newServerCommand(streams Streams) *cobra.Command {
+	o := &serverOptions{streams: streams}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Caravan server on the embedded SQLite store",
+		Long: "Server runs Caravan in one process: the HTTP API over an embedded SQLite\n" +
+			"store in the data directory. On first start it writes an admin token to\n" +
+			"<data-dir>/admin-token, which the CLI on the same machine picks up. It logs\n" +
+			"one line when ready and stops cleanly on SIGTERM or SIGINT.\n" +
+			"--listen 127.0.0.1:0 picks a free port; the ready line tells which.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return o.run(ctx)
+		},
+	}
+	o.addFlags(cmd.Flags())
+	return cmd
+}
+
+func (o *serverOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.dataDir, "data-dir", "", "data directory (default $XDG_DATA_HOME/caravan, else ~/.local/share/caravan)")
+	fs.StringVar(&o.listen, "listen", DefaultListen, "address to listen on (host:port; port 0 picks a free one)")
+}
+
+func (o *serverOptions) run(ctx context.Context) (err error) {
+	if o.dataDir == "" {
+		if o.dataDir, err = apiclient.DefaultDataDir(); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	level := new(slog.LevelVar)
+	logger := slog.New(slog.NewTextHandler(o.streams.Err, &slog.HandlerOptions{Level: level}))
+
+	dbPath := filepath.Join(o.dataDir, DatabaseFile)
+	db, err := sqlite.Open(dbPath, sqlite.WithLogger(logger))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := db.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close store %s: %w", dbPath, cerr)
+		}
+	}()
+	// Admission defaults and validates every write before the store commits it.
+	st := admission.New(db, admission.Options{})
+
+	tokenPath := filepath.Join(o.dataDir, apiclient.AdminTokenFile)
+	_, statErr := os.Stat(tokenPath)
+	newToken := errors.Is(statErr, fs.ErrNotExist)
+	// The ready line says where the admin token is; keep the API's own
+	// start-up notes out of the log so that start-up is one line.
+	level.Set(slog.LevelWarn)
+	srv, err := server.New(server.Options{
+		Store:     st,
+		DataDir:   o.dataDir,
+		Logger:    logger,
+		FreightID: freightID,
+	})
+	level.Set(slog.LevelInfo)
+	if err != nil {
+		return err
+	}
+	if p := srv.AdminTokenPath(); p != "" {
+		tokenPath = p
+	}
+	ready := func(addr net.Addr) {
+		token := "existing"
+		if newToken {
+			token = "new"
+		}
+		logger.Info("caravan server ready",
+			"url", serverURL(addr),
+			"admin_token_file", tokenPath,
+			"admin_token", token,
+			"data_dir", o.dataDir)
+	}
+	if err := srv.ListenAndServe(ctx, o.listen, ready); err != nil {
+		return err
+	}
+	logger.Info("caravan server stopped")
+	return nil
+}
+
+// serverURL is the URL clients use to reach addr; an unspecified host
+// (0.0.0.0, ::) is reached through loopback.
+func serverURL(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String()
+	}
+	ip := tcp.IP
+	if ip == nil || ip.IsUnspecified() {
+		if ip.To4() != nil || ip == nil {
+			ip = net.IPv4(127, 0, 0, 1)
+		} else {
+			ip = net.IPv6loopback
+		}
+	}
+	return "http://" + net.JoinHostPort(ip.String(), fmt.Sprint(tcp.Port))
+}
