@@ -68,6 +68,7 @@ func NewRootCommand(streams Streams) *cobra.Command {
 		newApplyCommand(g),
 		newGetCommand(g),
 		newDeleteCommand(g),
+		newRefreshCommand(g),
 		newVersionCommand(streams),
 	)
 	return root

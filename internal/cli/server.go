@@ -17,7 +17,14 @@ import (
 
 	"github.com/caravan-dev/caravan/internal/admission"
 	"github.com/caravan-dev/caravan/internal/apiclient"
+	"github.com/caravan-dev/caravan/internal/controller"
+	"github.com/caravan-dev/caravan/internal/credentials"
+	"github.com/caravan-dev/caravan/internal/discovery/chart"
+	"github.com/caravan-dev/caravan/internal/discovery/git"
+	"github.com/caravan-dev/caravan/internal/discovery/image"
+	"github.com/caravan-dev/caravan/internal/kinds"
 	"github.com/caravan-dev/caravan/internal/server"
+	"github.com/caravan-dev/caravan/internal/store"
 	"github.com/caravan-dev/caravan/internal/store/sqlite"
 )
 
@@ -27,13 +34,21 @@ const (
 	DefaultListen = "127.0.0.1:8080"
 	// DatabaseFile is the SQLite database in the data directory.
 	DatabaseFile = "caravan.db"
+	// GitMirrorsDir holds the shared bare Git mirrors in the data directory.
+	GitMirrorsDir = "git"
+	// DefaultWarehouseWorkers is how many Warehouses discover at once.
+	DefaultWarehouseWorkers = 4
+	// DefaultRegistryRateLimit is the request rate allowed per image registry.
+	DefaultRegistryRateLimit = 20
 )
 
 // serverOptions are the flags of `caravan server`.
 type serverOptions struct {
-	streams Streams
-	dataDir string
-	listen  string
+	streams           Streams
+	dataDir           string
+	listen            string
+	warehouseWorkers  int
+	registryRateLimit float64
 }
 
 func newServerCommand(streams Streams) *cobra.Command {
@@ -41,8 +56,9 @@ func newServerCommand(streams Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the Caravan server on the embedded SQLite store",
-		Long: "Server runs Caravan in one process: the HTTP API over an embedded SQLite\n" +
-			"store in the data directory. On first start it writes an admin token to\n" +
+		Long: "Server runs Caravan in one process: the HTTP API and the controllers over\n" +
+			"an embedded SQLite store in the data directory (Git mirrors in\n" +
+			"<data-dir>/git). On first start it writes an admin token to\n" +
 			"<data-dir>/admin-token, which the CLI on the same machine picks up. It logs\n" +
 			"one line when ready and stops cleanly on SIGTERM or SIGINT.\n" +
 			"--listen 127.0.0.1:0 picks a free port; the ready line tells which.",
@@ -60,9 +76,59 @@ func newServerCommand(streams Streams) *cobra.Command {
 func (o *serverOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.dataDir, "data-dir", "", "data directory (default $XDG_DATA_HOME/caravan, else ~/.local/share/caravan)")
 	fs.StringVar(&o.listen, "listen", DefaultListen, "address to listen on (host:port; port 0 picks a free one)")
+	fs.IntVar(&o.warehouseWorkers, "warehouse-workers", DefaultWarehouseWorkers, "how many Warehouses discover artifacts at once")
+	fs.Float64Var(&o.registryRateLimit, "registry-rate-limit", DefaultRegistryRateLimit, "requests per second allowed to each image registry")
+}
+
+// validate checks the flags' values.
+func (o *serverOptions) validate() error {
+	if o.warehouseWorkers < 1 {
+		return fmt.Errorf("--warehouse-workers %d: need at least 1", o.warehouseWorkers)
+	}
+	if o.registryRateLimit <= 0 {
+		return fmt.Errorf("--registry-rate-limit %g: need a positive number of requests per second", o.registryRateLimit)
+	}
+	return nil
+}
+
+// startControllers starts the reconcilers over st, the admission-wrapped
+// store the API writes through, and returns at once: readiness does not
+// wait for their caches to sync. They stop when ctx is done; wait blocks
+// until they have.
+func (o *serverOptions) startControllers(ctx context.Context, st store.Store, logger *slog.Logger) (wait func(), err error) {
+	mirrors, err := git.NewMirrors(filepath.Join(o.dataDir, GitMirrorsDir), git.Options{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("open git mirrors: %w", err)
+	}
+	rec, err := controller.NewWarehouseReconciler(controller.WarehouseOptions{
+		Store:  st,
+		Git:    mirrors,
+		Images: image.NewDiscoverer(image.Options{RateLimit: o.registryRateLimit, Logger: logger}),
+		Charts: chart.NewDiscoverer(chart.Options{Logger: logger}),
+		Credentials: credentials.New(st, credentials.Options{
+			SharedNamespace: kinds.SharedResourcesNamespace,
+			Logger:          logger,
+		}),
+	})
+	if err != nil {
+		return nil, err
+	}
+	warehouses, err := controller.NewWarehouseRunner(st, rec, controller.RunnerOptions{
+		Workers: o.warehouseWorkers,
+		Logger:  logger,
+	}, kinds.SharedResourcesNamespace)
+	if err != nil {
+		return nil, err
+	}
+	var m controller.Manager
+	m.Add(warehouses)
+	return m.Start(ctx), nil
 }
 
 func (o *serverOptions) run(ctx context.Context) (err error) {
+	if err := o.validate(); err != nil {
+		return err
+	}
 	if o.dataDir == "" {
 		if o.dataDir, err = apiclient.DefaultDataDir(); err != nil {
 			return err
@@ -106,6 +172,18 @@ func (o *serverOptions) run(ctx context.Context) (err error) {
 	if p := srv.AdminTokenPath(); p != "" {
 		tokenPath = p
 	}
+	// Controllers write through the same admission as the API, and stop
+	// (finishing their current work) before the store closes.
+	ctrlCtx, stopControllers := context.WithCancel(ctx)
+	waitControllers, err := o.startControllers(ctrlCtx, st, logger)
+	if err != nil {
+		stopControllers()
+		return err
+	}
+	defer func() {
+		stopControllers()
+		waitControllers()
+	}()
 	ready := func(addr net.Addr) {
 		token := "existing"
 		if newToken {
