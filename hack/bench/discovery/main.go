@@ -267,6 +267,9 @@ func startRegistry(dir string) (string, func(), error) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
 	cfg := filepath.Join(dir, "config.yml")
 	conf := fmt.Sprintf("version: 0.1\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\nhttp: {addr: %s}\nlog: {level: error}\n",
 		filepath.Join(dir, "data"), addr)

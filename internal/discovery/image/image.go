@@ -67,7 +67,9 @@ type Options struct {
 	// value means no limit.
 	RateLimit float64
 	// Burst is how many requests may go to one host at once before the rate
-	// applies. 0 means RateLimit rounded up (at least 1).
+	// applies. 0 means five seconds' worth of RateLimit (at least 1): a
+	// refresh of a small repository then never waits for the limiter, while
+	// a sustained load is still held to RateLimit.
 	Burst int
 	// Logger receives debug lines per poll and warnings about deprecated
 	// fields; nil means slog.Default(). Credentials are never logged.
@@ -115,7 +117,7 @@ func NewDiscoverer(opts Options) *Discoverer {
 	}
 	burst := opts.Burst
 	if burst <= 0 {
-		burst = max(1, int(rps+0.999999))
+		burst = max(1, int(5*rps+0.999999))
 	}
 	limits := newHostLimits(rps, burst, d.clock)
 

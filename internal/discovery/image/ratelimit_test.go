@@ -65,8 +65,8 @@ func TestNewDiscovererRateDefaults(t *testing.T) {
 		wantLimit rate.Limit
 		wantBurst int
 	}{
-		{"defaults", Options{}, DefaultRateLimit, DefaultRateLimit},
-		{"rate only", Options{RateLimit: 2.5}, 2.5, 3},
+		{"defaults", Options{}, DefaultRateLimit, 5 * DefaultRateLimit},
+		{"rate only", Options{RateLimit: 2.5}, 2.5, 13},
 		{"rate and burst", Options{RateLimit: 5, Burst: 1}, 5, 1},
 		{"unlimited", Options{RateLimit: -1}, rate.Inf, 1},
 	}
