@@ -161,6 +161,8 @@ type PromotionStatus struct {
 	// HealthChecks are the health checks the steps asked for, run by the
 	// Stage afterwards.
 	HealthChecks []HealthCheckStep `json:"healthChecks,omitempty"`
+	// StartedAt is when the Promotion's first step started.
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
 	// FinishedAt is when the Promotion finished.
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
 	// CurrentStep is the index of the step now running.
@@ -189,6 +191,10 @@ type StepExecutionMetadata struct {
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
 	// ErrorCount is the number of consecutive errors so far.
 	ErrorCount uint32 `json:"errorCount,omitempty"`
+	// Attempts counts the runs of the step recorded so far (Caravan's
+	// addition): a step that starts with Attempts > 0 may have run before,
+	// for instance when the server stopped during its run.
+	Attempts uint32 `json:"attempts,omitempty"`
 	// Status is the step's state.
 	Status PromotionStepStatus `json:"status,omitempty"`
 	// Message explains the state.

@@ -89,33 +89,35 @@ func moreCases() []admissionCase {
 			},
 		},
 		{
-			name: "promoting into a stage whose steps run tasks is refused for now",
+			name: "promoting into a stage whose steps run tasks inflates them",
 			setup: func(t *testing.T, s store.Store, raw *sqlite.Store) {
 				withFreight(t, s, raw)
-				mustCreate(t, s, `
-apiVersion: kargo.akuity.io/v1alpha1
-kind: PromotionTask
-metadata: {name: deploy, namespace: shop}
-spec:
-  steps:
-  - uses: git-clone
-`, `
-apiVersion: kargo.akuity.io/v1alpha1
-kind: Stage
-metadata: {name: tasked, namespace: shop}
-spec:
-  requestedFreight:
-  - origin: {kind: Warehouse, name: shop}
-    sources: {direct: true}
-  promotionTemplate:
-    spec:
-      steps:
-      - task: {name: deploy}
-`)
+				mustCreate(t, s, taskDoc, clusterTaskDoc, taskedStageDoc("        vars: [{name: repo, value: https://git.example.com/app.git}]\n"))
+			},
+			write: write{op: "create", doc: "apiVersion: kargo.akuity.io/v1alpha1\nkind: Promotion\nmetadata: {namespace: shop}\nspec: {stage: tasked, freight: " + freightID + "}\n"},
+			check: func(t *testing.T, _ store.Store, got *unstructured.Unstructured) {
+				steps := nested(t, got, "spec", "steps").([]any)
+				if len(steps) != 3 {
+					t.Fatalf("want the 2 steps of deploy and the 1 of notify, got %v", steps)
+				}
+				first := steps[0].(map[string]any)
+				eq(t, "first alias", first["as"], "task-0::clone")
+				eq(t, "first uses", first["uses"], "git-clone")
+				vars := first["vars"].([]any)
+				eq(t, "first var", vars[0].(map[string]any)["value"], "https://git.example.com/app.git")
+				eq(t, "second alias", steps[1].(map[string]any)["as"], "task-0::step-1")
+				eq(t, "cluster task alias", steps[2].(map[string]any)["as"], "notify::step-0")
+			},
+		},
+		{
+			name: "a task variable without a default that nothing sets is refused",
+			setup: func(t *testing.T, s store.Store, raw *sqlite.Store) {
+				withFreight(t, s, raw)
+				mustCreate(t, s, taskDoc, clusterTaskDoc, taskedStageDoc(""))
 			},
 			write: write{op: "create", doc: "apiVersion: kargo.akuity.io/v1alpha1\nkind: Promotion\nmetadata: {namespace: shop}\nspec: {stage: tasked, freight: " + freightID + "}\n"},
 			want: want{code: http.StatusUnprocessableEntity, reason: metav1.StatusReasonInvalid,
-				msgs: []string{`runs the task "deploy"`, "not supported yet"}, causes: []string{"spec.stage"}},
+				msgs: []string{`PromotionTask "deploy"`, `variable "repo" has no default`}, causes: []string{"spec.stage"}},
 		},
 		{
 			name:  "a status on a kind without one is an unknown field",
@@ -309,4 +311,46 @@ func TestAdmitterDryRun(t *testing.T) {
 	if _, err := raw.Get(context.Background(), "Warehouse", "shop", "shop"); !apierrors.IsNotFound(err) {
 		t.Errorf("dry run stored the Warehouse: %v", err)
 	}
+}
+
+const taskDoc = `
+apiVersion: kargo.akuity.io/v1alpha1
+kind: PromotionTask
+metadata: {name: deploy, namespace: shop}
+spec:
+  vars: [{name: repo}]
+  steps:
+  - uses: git-clone
+    as: clone
+    config: {repoURL: "${{ vars.repo }}"}
+  - uses: git-push
+`
+
+const clusterTaskDoc = `
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ClusterPromotionTask
+metadata: {name: notify}
+spec:
+  steps:
+  - uses: http
+`
+
+// taskedStageDoc is a Stage whose steps run deploy and notify; extra is
+// added to the deploy step (e.g. its vars).
+func taskedStageDoc(extra string) string {
+	return `
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {name: tasked, namespace: shop}
+spec:
+  requestedFreight:
+  - origin: {kind: Warehouse, name: shop}
+    sources: {direct: true}
+  promotionTemplate:
+    spec:
+      steps:
+      - task: {name: deploy}
+` + extra + `      - task: {name: notify, kind: ClusterPromotionTask}
+        as: notify
+`
 }

@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	kargoapi "github.com/caravan-dev/caravan/api/v1alpha1"
+	"github.com/caravan-dev/caravan/internal/promotion"
 )
 
 // Promotion names are "<stage>.<ULID>.<first 7 characters of the Freight>",
@@ -26,7 +28,8 @@ const (
 // spec.origin and to spec.target is refused as not supported yet; the Stage
 // must exist and have promotion steps; the name is generated; the Stage's
 // vars, then its template's vars, and its template's steps are copied into
-// the spec; the creator is recorded in the create-actor annotation; the
+// the spec, with steps that reference a (Cluster)PromotionTask replaced by
+// the task's steps; the creator is recorded in the create-actor annotation; the
 // Promotion is owned by its Stage and carries the Stage's shard label. On
 // update the spec and the create-actor annotation do not change.
 func admitPromotion(ctx context.Context, r *request, old, p *kargoapi.Promotion) (field.ErrorList, error) {
@@ -67,7 +70,11 @@ func admitPromotion(ctx context.Context, r *request, old, p *kargoapi.Promotion)
 	p.Spec.Freight = freight
 
 	p.Name = promotionName(p.Spec.Stage, p.Spec.Freight)
+	fromStage := len(p.Spec.Steps) == 0
 	copyTemplate(p, stage)
+	if terrs, err := inflateTasks(ctx, r, p, fromStage); err != nil || len(terrs) > 0 {
+		return terrs, err
+	}
 	p.Annotations = setKey(p.Annotations, kargoapi.AnnotationKeyCreateActor, formatActor(r.actor))
 	if stage.Spec.Shard != "" {
 		p.Labels = setKey(p.Labels, kargoapi.LabelKeyShard, stage.Spec.Shard)
@@ -116,14 +123,65 @@ func promotionStage(ctx context.Context, r *request, p *kargoapi.Promotion) (*ka
 			"Stage %q has no promotion steps: add spec.promotionTemplate.spec.steps to the Stage before promoting into it",
 			p.Spec.Stage))}, nil
 	}
-	for i, step := range stage.Spec.PromotionTemplate.Spec.Steps {
-		if step.Task != nil {
-			return nil, field.ErrorList{field.Invalid(stagePath, p.Spec.Stage, fmt.Sprintf(
-				"step %d of Stage %q runs the task %q, and promoting into Stages whose steps run tasks is not supported yet: "+
-					"write the task's steps into the Stage's promotionTemplate", i, p.Spec.Stage, step.Task.Name))}, nil
-		}
-	}
 	return &stage, nil, nil
+}
+
+// inflateTasks replaces the Promotion's steps that reference a
+// (Cluster)PromotionTask with the task's steps (promotion.InflateSteps), so
+// the stored Promotion carries the steps it runs. PromotionTasks are read
+// from the Promotion's project, ClusterPromotionTasks cluster-wide.
+// fromStage says whether the steps were copied from the Stage, which decides
+// the field an error names.
+func inflateTasks(ctx context.Context, r *request, p *kargoapi.Promotion, fromStage bool) (field.ErrorList, error) {
+	hasTask := false
+	for _, s := range p.Spec.Steps {
+		hasTask = hasTask || s.Task != nil
+	}
+	if !hasTask {
+		return nil, nil
+	}
+	var storeErr error
+	getTask := func(ctx context.Context, kind, name string) (*kargoapi.PromotionTaskSpec, error) {
+		ns := p.Namespace
+		if kind == kargoapi.PromotionTaskKindClusterPromotionTask {
+			ns = ""
+		}
+		u, err := r.lk.Get(ctx, kind, ns, name)
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			storeErr = err
+			return nil, err
+		}
+		var spec struct {
+			Spec kargoapi.PromotionTaskSpec `json:"spec"`
+		}
+		if err := decodeLenient(u, &spec); err != nil {
+			storeErr = err
+			return nil, err
+		}
+		return &spec.Spec, nil
+	}
+	steps, err := promotion.InflateSteps(ctx, p.Spec.Steps, getTask, p.Spec.Vars...)
+	if storeErr != nil {
+		return nil, internalError("inflate promotion tasks: %v", storeErr)
+	}
+	var terr *promotion.TaskError
+	if errors.As(err, &terr) {
+		if fromStage {
+			return field.ErrorList{field.Invalid(field.NewPath("spec", "stage"), p.Spec.Stage, fmt.Sprintf(
+				"Stage %q: spec.promotionTemplate.spec.steps[%d] runs %s %q, which cannot be inflated: %v",
+				p.Spec.Stage, terr.Index, terr.Kind, terr.Name, terr.Err))}, nil
+		}
+		return field.ErrorList{field.Invalid(field.NewPath("spec", "steps").Index(terr.Index).Child("task"), terr.Name,
+			fmt.Sprintf("%s %q cannot be inflated: %v", terr.Kind, terr.Name, terr.Err))}, nil
+	}
+	if err != nil {
+		return nil, internalError("inflate promotion tasks: %v", err)
+	}
+	p.Spec.Steps = steps
+	return nil, nil
 }
 
 // promotionFreight resolves spec.freight, a Freight name or alias, to the
