@@ -252,6 +252,26 @@ type StageStatus struct {
 	// AutoPromotionEnabled reports whether the Project's policies allow
 	// auto-promotion into this Stage.
 	AutoPromotionEnabled bool `json:"autoPromotionEnabled,omitempty"`
+	// AutoPromotionHolds pauses auto-promotion per origin after a user
+	// promoted Freight other than the auto-promotion candidate; promoting
+	// the candidate lifts the hold. Keyed by origin ("Warehouse/name").
+	AutoPromotionHolds map[string]AutoPromotionHold `json:"autoPromotionHolds,omitempty"`
+}
+
+// AutoPromotionHold records why auto-promotion of one origin is paused.
+type AutoPromotionHold struct {
+	// FreightName is the Freight the user promoted instead of the candidate.
+	FreightName string `json:"freightName,omitempty"`
+	// Origin is the origin the hold applies to.
+	Origin FreightOrigin `json:"origin"`
+	// PromotionName is the user's Promotion that placed the hold.
+	PromotionName string `json:"promotionName,omitempty"`
+	// Actor is who placed the hold.
+	Actor string `json:"actor,omitempty"`
+	// Reason says why auto-promotion is held, for people.
+	Reason string `json:"reason,omitempty"`
+	// CreatedAt is when the hold was placed.
+	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
 }
 
 // FreightHistory is a Stage's freight collections, most recent first.
