@@ -10,6 +10,9 @@ command -v make >/dev/null 2>&1 || need_apt+=(make)
 # Debian's OCI registry, which internal/testserver/registry.go starts for the
 # image-discovery tests.
 [ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
+# Debian's Prometheus 2, which internal/testserver/prometheus.go starts for
+# the analysis (verification) tests.
+[ -x /usr/bin/prometheus ] || need_apt+=(prometheus)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -18,7 +21,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
   apt-get update -qq
   # Keep package scripts from starting daemons (docker-registry would start
-  # one on port 5000): a policy-rc.d that exits 101, unless one is in place.
+  # one on port 5000, prometheus one on 9090): a policy-rc.d that exits 101,
+  # unless one is in place.
   own_policy=false
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
