@@ -10,6 +10,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/clock"
 
 	"github.com/caravan-dev/caravan/internal/identity"
 	"github.com/caravan-dev/caravan/internal/kinds"
@@ -45,6 +46,10 @@ type Options struct {
 	// ConfigMaps that cluster-scoped objects reference. Default:
 	// kinds.SystemResourcesNamespace.
 	SystemResourcesNamespace string
+	// Clock tells admission the time, for rules that depend on it (a
+	// Promotion's Freight must have soaked upstream). Default: the real
+	// clock.
+	Clock clock.PassiveClock
 }
 
 func (o Options) withDefaults() Options {
@@ -53,6 +58,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SystemResourcesNamespace == "" {
 		o.SystemResourcesNamespace = kinds.SystemResourcesNamespace
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
 	}
 	return o
 }

@@ -498,11 +498,12 @@ func promotionCases() []admissionCase {
 			},
 		},
 		{
-			name:  "promotion by origin is not supported yet",
+			name:  "a promotion by origin promotes the newest available freight of that origin",
 			setup: withFreight,
 			write: write{op: "create", doc: promo("  stage: dev\n  origin: {kind: Warehouse, name: shop}\n")},
-			want: want{code: http.StatusUnprocessableEntity, reason: metav1.StatusReasonInvalid,
-				msgs: []string{"not supported yet"}, causes: []string{"spec.origin"}},
+			check: func(t *testing.T, _ store.Store, got *unstructured.Unstructured) {
+				eq(t, "spec.freight", nested(t, got, "spec", "freight"), freightID)
+			},
 		},
 		{
 			name:  "a promotion needs freight",

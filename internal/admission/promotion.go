@@ -5,15 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	kargoapi "github.com/caravan-dev/caravan/api/v1alpha1"
+	"github.com/caravan-dev/caravan/internal/pipeline"
 	"github.com/caravan-dev/caravan/internal/promotion"
+	"github.com/caravan-dev/caravan/internal/store"
 )
 
 // Promotion names are "<stage>.<ULID>.<first 7 characters of the Freight>",
@@ -23,15 +27,22 @@ const (
 	promotionShortFreight = 7
 )
 
-// admitPromotion: on create, spec.freight must name existing Freight (by
-// name, or by alias, which is replaced by the name); promotion by
-// spec.origin and to spec.target is refused as not supported yet; the Stage
-// must exist and have promotion steps; the name is generated; the Stage's
-// vars, then its template's vars, and its template's steps are copied into
-// the spec, with steps that reference a (Cluster)PromotionTask replaced by
-// the task's steps; the creator is recorded in the create-actor annotation; the
+// admitPromotion: on create, the Promotion names its Freight either with
+// spec.freight (a name, or an alias, which is replaced by the name) or with
+// spec.origin alone, which is resolved to the Freight auto-promotion would
+// pick from that origin (pipeline.Candidate) and replaced by spec.freight;
+// the Freight must be available to the Stage (pipeline.Availability: from
+// its Warehouse directly, verified and soaked upstream, or approved);
+// promotion to spec.target is refused as not supported yet; the Stage must
+// exist and have promotion steps; the name is generated; the Stage's vars,
+// then its template's vars, and its template's steps are copied into the
+// spec, with steps that reference a (Cluster)PromotionTask replaced by the
+// task's steps; the creator is recorded in the create-actor annotation, and
+// for a user (not Caravan itself) the auto-promotion candidate of the
+// Freight's origin at that moment in AnnotationKeyAutoPromotionCandidate,
+// from which the Stage controller places and lifts auto-promotion holds; the
 // Promotion is owned by its Stage and carries the Stage's shard label. On
-// update the spec and the create-actor annotation do not change.
+// update the spec and both annotations do not change.
 func admitPromotion(ctx context.Context, r *request, old, p *kargoapi.Promotion) (field.ErrorList, error) {
 	kargoapi.SetDefaults(p)
 	if r.op == Update {
@@ -43,14 +54,10 @@ func admitPromotion(ctx context.Context, r *request, old, p *kargoapi.Promotion)
 		errs = append(errs, field.Forbidden(spec.Child("target"),
 			"promotion to a Target is not supported yet: remove spec.target and promote into a Stage"))
 	}
-	if p.Spec.Freight == "" {
-		if p.Spec.Origin != nil {
-			errs = append(errs, field.Forbidden(spec.Child("origin"),
-				"promotion by origin is not supported yet: set spec.freight to the name or alias of the Freight to promote"))
-		} else {
-			errs = append(errs, field.Required(spec.Child("freight"),
-				"set it to the name or alias of the Freight to promote"))
-		}
+	if p.Spec.Freight == "" && p.Spec.Origin == nil {
+		errs = append(errs, field.Required(spec.Child("freight"),
+			"set it to the name or alias of the Freight to promote, or set spec.origin to promote the newest "+
+				"Freight of that origin available to the Stage"))
 	}
 	if p.Spec.Stage == "" {
 		errs = append(errs, field.Required(spec.Child("stage"), "set it to the name of the Stage to promote into"))
@@ -58,16 +65,35 @@ func admitPromotion(ctx context.Context, r *request, old, p *kargoapi.Promotion)
 	if len(errs) > 0 {
 		return errs, nil
 	}
+	if p.Name == "" {
+		// The name it would get, so that a refusal names a Promotion rather
+		// than adding "metadata.name: Required value" to the reasons.
+		p.Name = promotionName(p.Spec.Stage, orString(p.Spec.Freight, "origin"))
+	}
 
 	stage, serrs, err := promotionStage(ctx, r, p)
 	if err != nil || len(serrs) > 0 {
 		return serrs, err
 	}
-	freight, ferrs, err := promotionFreight(ctx, r, p)
-	if err != nil || len(ferrs) > 0 {
-		return ferrs, err
+	now := r.opts.Clock.Now()
+	var freight *kargoapi.Freight
+	var ferrs field.ErrorList
+	if p.Spec.Freight == "" {
+		freight, ferrs, err = promotionByOrigin(ctx, r, stage, *p.Spec.Origin, now)
+		if err != nil || len(ferrs) > 0 {
+			return ferrs, err
+		}
+		p.Spec.Origin = nil
+	} else {
+		freight, ferrs, err = promotionFreight(ctx, r, p)
+		if err != nil || len(ferrs) > 0 {
+			return ferrs, err
+		}
+		if d := pipeline.Availability(stage, freight, now); !d.Available {
+			return field.ErrorList{field.Invalid(spec.Child("freight"), p.Spec.Freight, unavailableMessage(stage, freight, d))}, nil
+		}
 	}
-	p.Spec.Freight = freight
+	p.Spec.Freight = freight.Name
 
 	p.Name = promotionName(p.Spec.Stage, p.Spec.Freight)
 	fromStage := len(p.Spec.Steps) == 0
@@ -76,6 +102,16 @@ func admitPromotion(ctx context.Context, r *request, old, p *kargoapi.Promotion)
 		return terrs, err
 	}
 	p.Annotations = setKey(p.Annotations, kargoapi.AnnotationKeyCreateActor, formatActor(r.actor))
+	p.Annotations = deleteKey(p.Annotations, AnnotationKeyAutoPromotionCandidate)
+	if !isControlPlane(r.actor) {
+		cand, err := originCandidate(ctx, r, stage, freight.Origin, now)
+		if err != nil {
+			return nil, err
+		}
+		if cand != nil {
+			p.Annotations = setKey(p.Annotations, AnnotationKeyAutoPromotionCandidate, cand.Name)
+		}
+	}
 	if stage.Spec.Shard != "" {
 		p.Labels = setKey(p.Labels, kargoapi.LabelKeyShard, stage.Spec.Shard)
 	} else {
@@ -86,12 +122,15 @@ func admitPromotion(ctx context.Context, r *request, old, p *kargoapi.Promotion)
 	return kargoapi.ValidatePromotion(p), nil
 }
 
-// updatePromotion keeps the spec and create-actor annotation immutable.
+// updatePromotion keeps the spec, the create-actor annotation and the
+// auto-promotion candidate annotation immutable.
 func updatePromotion(r *request, old, p *kargoapi.Promotion) field.ErrorList {
-	if v, ok := old.Annotations[kargoapi.AnnotationKeyCreateActor]; ok {
-		p.Annotations = setKey(p.Annotations, kargoapi.AnnotationKeyCreateActor, v)
-	} else {
-		p.Annotations = deleteKey(p.Annotations, kargoapi.AnnotationKeyCreateActor)
+	for _, key := range []string{kargoapi.AnnotationKeyCreateActor, AnnotationKeyAutoPromotionCandidate} {
+		if v, ok := old.Annotations[key]; ok {
+			p.Annotations = setKey(p.Annotations, key, v)
+		} else {
+			p.Annotations = deleteKey(p.Annotations, key)
+		}
 	}
 	enrichAbortRequest(r, old, p)
 	if !apiequality.Semantic.DeepEqual(old.Spec, p.Spec) {
@@ -185,26 +224,30 @@ func inflateTasks(ctx context.Context, r *request, p *kargoapi.Promotion, fromSt
 }
 
 // promotionFreight resolves spec.freight, a Freight name or alias, to the
-// Freight's name.
-func promotionFreight(ctx context.Context, r *request, p *kargoapi.Promotion) (string, field.ErrorList, error) {
+// Freight.
+func promotionFreight(ctx context.Context, r *request, p *kargoapi.Promotion) (*kargoapi.Freight, field.ErrorList, error) {
 	freightPath := field.NewPath("spec", "freight")
-	_, err := r.lk.Get(ctx, "Freight", p.Namespace, p.Spec.Freight)
-	if err == nil {
-		return p.Spec.Freight, nil, nil
+	u, err := r.lk.Get(ctx, "Freight", p.Namespace, p.Spec.Freight)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, nil, internalError("get freight %q: %v", p.Spec.Freight, err)
 	}
-	if !apierrors.IsNotFound(err) {
-		return "", nil, internalError("get freight %q: %v", p.Spec.Freight, err)
-	}
-	byAlias, err := freightByAlias(ctx, r.lk, p.Namespace, p.Spec.Freight)
 	if err != nil {
-		return "", nil, err
+		byAlias, err := freightByAlias(ctx, r.lk, p.Namespace, p.Spec.Freight)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(byAlias) != 1 {
+			return nil, field.ErrorList{notFound(freightPath, p.Spec.Freight, fmt.Sprintf(
+				"no Freight named or aliased %q exists in project %q: set spec.freight to an existing Freight's name or alias",
+				p.Spec.Freight, p.Namespace))}, nil
+		}
+		u = &byAlias[0]
 	}
-	if len(byAlias) == 1 {
-		return byAlias[0].GetName(), nil, nil
+	f := &kargoapi.Freight{}
+	if err := decodeLenient(u, f); err != nil {
+		return nil, nil, internalError("decode freight %q: %v", u.GetName(), err)
 	}
-	return "", field.ErrorList{notFound(freightPath, p.Spec.Freight, fmt.Sprintf(
-		"no Freight named or aliased %q exists in project %q: set spec.freight to an existing Freight's name or alias",
-		p.Spec.Freight, p.Namespace))}, nil
+	return f, nil, nil
 }
 
 // promotionName returns "<stage>.<ULID>.<freight[:7]>" in lowercase, the
@@ -273,4 +316,124 @@ func enrichAbortRequest(r *request, old, p *kargoapi.Promotion) {
 		req.Actor = formatActor(r.actor)
 	}
 	p.Annotations[kargoapi.AnnotationKeyAbort] = marshalAnnotation(req, v)
+}
+
+// AnnotationKeyAutoPromotionCandidate records on a Promotion a user made
+// which Freight auto-promotion would have promoted into the Stage from the
+// same origin when the Promotion was admitted (absent when there was no
+// candidate). The Stage controller places an auto-promotion hold when the
+// promoted Freight differs from it and lifts the hold when it is the same
+// (pipeline.ApplyManualPromotion), so the hold reflects the moment of the
+// user's choice, not a later one.
+const AnnotationKeyAutoPromotionCandidate = "caravan.akuity.io/auto-promotion-candidate"
+
+// unavailableMessage explains why freight may not be promoted into stage,
+// and what would change that.
+func unavailableMessage(stage *kargoapi.Stage, freight *kargoapi.Freight, d pipeline.Decision) string {
+	msg := d.Reason
+	requested := false
+	for _, req := range stage.Spec.RequestedFreight {
+		requested = requested || req.Origin == freight.Origin
+	}
+	if !requested {
+		return msg + "; promote Freight of an origin the Stage requests, or add this origin to its spec.requestedFreight"
+	}
+	ref := freight.Alias
+	if ref == "" {
+		ref = freight.Name
+	}
+	if d.Wait > 0 {
+		msg += "; wait until it has soaked"
+	} else {
+		msg += "; promote it through the upstream Stages first"
+	}
+	return msg + fmt.Sprintf(", or approve it for Stage %q (caravan approve --project %s --freight %s --stage %s)",
+		stage.Name, stage.Namespace, ref, stage.Name)
+}
+
+// promotionByOrigin resolves a Promotion by origin to the Freight
+// auto-promotion would pick from origin for stage at now.
+func promotionByOrigin(ctx context.Context, r *request, stage *kargoapi.Stage, origin kargoapi.FreightOrigin,
+	now time.Time) (*kargoapi.Freight, field.ErrorList, error) {
+	originPath := field.NewPath("spec", "origin")
+	if origin.Kind == "" {
+		origin.Kind = kargoapi.FreightOriginKindWarehouse
+	}
+	cand, reason, err := candidateFor(ctx, r, stage, origin, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cand != nil {
+		return cand, nil, nil
+	}
+	lead := fmt.Sprintf("no Freight from %s %q is available to Stage %q", origin.Kind, origin.Name, stage.Name)
+	if !strings.HasPrefix(reason, "no Freight from ") {
+		reason = lead + ": " + reason
+	}
+	return nil, field.ErrorList{field.Invalid(originPath, origin.String(), reason)}, nil
+}
+
+// originCandidate returns the auto-promotion candidate of origin for stage at
+// now, or nil when there is none (or the Stage does not request origin).
+func originCandidate(ctx context.Context, r *request, stage *kargoapi.Stage, origin kargoapi.FreightOrigin,
+	now time.Time) (*kargoapi.Freight, error) {
+	requested := false
+	for _, req := range stage.Spec.RequestedFreight {
+		requested = requested || req.Origin == origin
+	}
+	if !requested {
+		return nil, nil
+	}
+	cand, _, err := candidateFor(ctx, r, stage, origin, now)
+	return cand, err
+}
+
+// candidateFor reads the Freight of origin (and, for selectionPolicy
+// MatchUpstream, the upstream Stage) and returns pipeline.Candidate's answer.
+func candidateFor(ctx context.Context, r *request, stage *kargoapi.Stage, origin kargoapi.FreightOrigin,
+	now time.Time) (*kargoapi.Freight, string, error) {
+	sel := fields.AndSelectors(
+		fields.OneTermEqualSelector("origin.kind", string(origin.Kind)),
+		fields.OneTermEqualSelector("origin.name", origin.Name),
+	)
+	list, err := r.lk.List(ctx, "Freight", stage.Namespace, store.ListOptions{FieldSelector: sel})
+	if err != nil {
+		return nil, "", internalError("list freight of %s: %v", origin.String(), err)
+	}
+	freight := make([]kargoapi.Freight, len(list.Items))
+	for i := range list.Items {
+		if err := decodeLenient(&list.Items[i], &freight[i]); err != nil {
+			return nil, "", internalError("decode freight %q: %v", list.Items[i].GetName(), err)
+		}
+	}
+	upstream := map[string]*kargoapi.Stage{}
+	for _, req := range stage.Spec.RequestedFreight {
+		opts := req.Sources.AutoPromotionOptions
+		if req.Origin != origin || opts == nil || opts.SelectionPolicy != kargoapi.AutoPromotionSelectionPolicyMatchUpstream {
+			continue
+		}
+		for _, name := range req.Sources.Stages {
+			u, err := r.lk.Get(ctx, "Stage", stage.Namespace, name)
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, "", internalError("get stage %q: %v", name, err)
+			}
+			up := &kargoapi.Stage{}
+			if err := decodeLenient(u, up); err != nil {
+				return nil, "", internalError("decode stage %q: %v", name, err)
+			}
+			upstream[name] = up
+		}
+	}
+	cand, reason := pipeline.Candidate(stage, origin, freight, upstream, now)
+	return cand, reason, nil
+}
+
+func orString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -87,7 +87,13 @@ func (o *getOptions) run(ctx context.Context, kind, name string) error {
 		if err != nil {
 			return err
 		}
-		return o.print(out, info, []unstructured.Unstructured{*obj}, true)
+		if err := o.print(out, info, []unstructured.Unstructured{*obj}, true); err != nil {
+			return err
+		}
+		if info.Kind == "Promotion" && o.output == outputTable {
+			return printPromotionSteps(out, obj, time.Now())
+		}
+		return nil
 	}
 	list, err := c.List(ctx, info, ns, apiclient.ListOptions{})
 	if err != nil {

@@ -69,6 +69,9 @@ func NewRootCommand(streams Streams) *cobra.Command {
 		newGetCommand(g),
 		newDeleteCommand(g),
 		newRefreshCommand(g),
+		newVerifyCommand(g),
+		newPromoteCommand(g),
+		newApproveCommand(g),
 		newVersionCommand(streams),
 	)
 	return root

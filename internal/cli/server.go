@@ -19,10 +19,13 @@ import (
 	"github.com/caravan-dev/caravan/internal/apiclient"
 	"github.com/caravan-dev/caravan/internal/controller"
 	"github.com/caravan-dev/caravan/internal/credentials"
+	"github.com/caravan-dev/caravan/internal/discovery"
 	"github.com/caravan-dev/caravan/internal/discovery/chart"
 	"github.com/caravan-dev/caravan/internal/discovery/git"
 	"github.com/caravan-dev/caravan/internal/discovery/image"
 	"github.com/caravan-dev/caravan/internal/kinds"
+	"github.com/caravan-dev/caravan/internal/promotion"
+	"github.com/caravan-dev/caravan/internal/promotion/steps"
 	"github.com/caravan-dev/caravan/internal/server"
 	"github.com/caravan-dev/caravan/internal/store"
 	"github.com/caravan-dev/caravan/internal/store/sqlite"
@@ -38,6 +41,12 @@ const (
 	GitMirrorsDir = "git"
 	// DefaultWarehouseWorkers is how many Warehouses discover at once.
 	DefaultWarehouseWorkers = 4
+	// DefaultPromotionWorkers is how many Promotions (of different Stages)
+	// run at once.
+	DefaultPromotionWorkers = 4
+	// PromotionsDir holds the promotions' workspaces in the data directory,
+	// at <data-dir>/promotions/<project>/<promotion>.
+	PromotionsDir = "promotions"
 	// DefaultRegistryRateLimit is the request rate allowed per image registry.
 	DefaultRegistryRateLimit = 20
 )
@@ -48,6 +57,7 @@ type serverOptions struct {
 	dataDir           string
 	listen            string
 	warehouseWorkers  int
+	promotionWorkers  int
 	registryRateLimit float64
 }
 
@@ -58,8 +68,9 @@ func newServerCommand(streams Streams) *cobra.Command {
 		Short: "Run the Caravan server on the embedded SQLite store",
 		Long: "Server runs Caravan in one process: the HTTP API and the controllers over\n" +
 			"an embedded SQLite store in the data directory (Git mirrors in\n" +
-			"<data-dir>/git). On first start it writes an admin token to\n" +
-			"<data-dir>/admin-token, which the CLI on the same machine picks up. It logs\n" +
+			"<data-dir>/git, promotion workspaces in <data-dir>/promotions). On first\n" +
+			"start it writes an admin token to <data-dir>/admin-token, which the CLI on\n" +
+			"the same machine picks up. It logs\n" +
 			"one line when ready and stops cleanly on SIGTERM or SIGINT.\n" +
 			"--listen 127.0.0.1:0 picks a free port; the ready line tells which.",
 		Args: cobra.NoArgs,
@@ -77,6 +88,8 @@ func (o *serverOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.dataDir, "data-dir", "", "data directory (default $XDG_DATA_HOME/caravan, else ~/.local/share/caravan)")
 	fs.StringVar(&o.listen, "listen", DefaultListen, "address to listen on (host:port; port 0 picks a free one)")
 	fs.IntVar(&o.warehouseWorkers, "warehouse-workers", DefaultWarehouseWorkers, "how many Warehouses discover artifacts at once")
+	fs.IntVar(&o.promotionWorkers, "promotion-workers", DefaultPromotionWorkers,
+		"how many Promotions run at once (a Stage runs one at a time; these are of different Stages)")
 	fs.Float64Var(&o.registryRateLimit, "registry-rate-limit", DefaultRegistryRateLimit, "requests per second allowed to each image registry")
 }
 
@@ -84,6 +97,9 @@ func (o *serverOptions) addFlags(fs *pflag.FlagSet) {
 func (o *serverOptions) validate() error {
 	if o.warehouseWorkers < 1 {
 		return fmt.Errorf("--warehouse-workers %d: need at least 1", o.warehouseWorkers)
+	}
+	if o.promotionWorkers < 1 {
+		return fmt.Errorf("--promotion-workers %d: need at least 1", o.promotionWorkers)
 	}
 	if o.registryRateLimit <= 0 {
 		return fmt.Errorf("--registry-rate-limit %g: need a positive number of requests per second", o.registryRateLimit)
@@ -100,15 +116,16 @@ func (o *serverOptions) startControllers(ctx context.Context, st store.Store, lo
 	if err != nil {
 		return nil, fmt.Errorf("open git mirrors: %w", err)
 	}
+	creds := credentials.New(st, credentials.Options{
+		SharedNamespace: kinds.SharedResourcesNamespace,
+		Logger:          logger,
+	})
 	rec, err := controller.NewWarehouseReconciler(controller.WarehouseOptions{
-		Store:  st,
-		Git:    mirrors,
-		Images: image.NewDiscoverer(image.Options{RateLimit: o.registryRateLimit, Logger: logger}),
-		Charts: chart.NewDiscoverer(chart.Options{Logger: logger}),
-		Credentials: credentials.New(st, credentials.Options{
-			SharedNamespace: kinds.SharedResourcesNamespace,
-			Logger:          logger,
-		}),
+		Store:       st,
+		Git:         mirrors,
+		Images:      image.NewDiscoverer(image.Options{RateLimit: o.registryRateLimit, Logger: logger}),
+		Charts:      chart.NewDiscoverer(chart.Options{Logger: logger}),
+		Credentials: creds,
 	})
 	if err != nil {
 		return nil, err
@@ -120,9 +137,63 @@ func (o *serverOptions) startControllers(ctx context.Context, st store.Store, lo
 	if err != nil {
 		return nil, err
 	}
+	promotions, err := o.promotionRunner(st, mirrors, creds, logger)
+	if err != nil {
+		return nil, err
+	}
+	stageRec, err := controller.NewStageReconciler(controller.StageOptions{Store: st, Verifier: controller.NewVerifier(
+		controller.VerifierOptions{Store: st, Logger: logger, SharedNamespace: kinds.SharedResourcesNamespace})})
+	if err != nil {
+		return nil, err
+	}
+	stages, err := controller.NewStageRunner(st, stageRec, controller.RunnerOptions{Workers: controller.DefaultStageWorkers, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	runRec, err := controller.NewAnalysisRunReconciler(controller.AnalysisRunOptions{Store: st, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	analysisRuns, err := controller.NewAnalysisRunRunner(st, runRec, controller.RunnerOptions{
+		Workers: controller.DefaultAnalysisRunWorkers,
+		Logger:  logger,
+	})
+	if err != nil {
+		return nil, err
+	}
 	var m controller.Manager
-	m.Add(warehouses)
+	m.Add(warehouses, promotions, stages, analysisRuns)
 	return m.Start(ctx), nil
+}
+
+// promotionRunner builds the promotion engine over the built-in steps and
+// the runner of the Promotion reconciler. Workspaces live under
+// <data-dir>/promotions; clones borrow from the shared mirrors.
+func (o *serverOptions) promotionRunner(st store.Store, mirrors *git.Mirrors, creds discovery.CredentialsLookup,
+	logger *slog.Logger) (*controller.Runner, error) {
+	lookups := controller.NewPromotionLookups(st, kinds.SharedResourcesNamespace)
+	registry := promotion.NewRegistry(steps.Builtins(steps.Deps{
+		Mirrors:     mirrors,
+		Credentials: creds,
+	})...)
+	engine := promotion.NewEngine(promotion.EngineOptions{
+		Registry:        registry,
+		Lookups:         lookups,
+		SharedNamespace: kinds.SharedResourcesNamespace,
+		Logger:          logger,
+	})
+	rec, err := controller.NewPromotionReconciler(controller.PromotionOptions{
+		Store:   st,
+		Engine:  engine,
+		WorkDir: filepath.Join(o.dataDir, PromotionsDir),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return controller.NewPromotionRunner(st, rec, controller.RunnerOptions{
+		Workers: o.promotionWorkers,
+		Logger:  logger,
+	})
 }
 
 func (o *serverOptions) run(ctx context.Context) (err error) {

@@ -84,6 +84,9 @@ func parsePath(path string) (t *target, group, version string, ok bool) {
 
 // serveResources serves every /api and /apis path.
 func (s *Server) serveResources(w http.ResponseWriter, r *http.Request) {
+	if s.serveAction(w, r) { // POSTs to actions under an object; see actions.go
+		return
+	}
 	t, group, version, ok := parsePath(r.URL.Path)
 	if !ok {
 		s.writeError(w, r, errNotFoundPath())
