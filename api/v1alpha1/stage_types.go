@@ -256,6 +256,9 @@ type StageStatus struct {
 	// promoted Freight other than the auto-promotion candidate; promoting
 	// the candidate lifts the hold. Keyed by origin ("Warehouse/name").
 	AutoPromotionHolds map[string]AutoPromotionHold `json:"autoPromotionHolds,omitempty"`
+	// Metadata holds values promotion steps set with set-metadata, read by
+	// the stageMetadata() expression function.
+	Metadata map[string]JSON `json:"metadata,omitempty"`
 }
 
 // AutoPromotionHold records why auto-promotion of one origin is paused.

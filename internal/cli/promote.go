@@ -331,19 +331,18 @@ func stepAlias(p *kargoapi.Promotion, i int) string {
 	return "step-" + strconv.Itoa(i)
 }
 
-// stepUses is the step's `uses` when the spec's steps line up with the
-// recorded ones (no task was inflated), else "".
+// stepUses is the `uses` of step i, or "" when the spec's steps do not
+// line up with the recorded ones (a task step, inflated into several).
 func stepUses(p *kargoapi.Promotion, i int) string {
-	mds := p.Status.StepExecutionMetadata
-	if len(mds) > 0 && len(mds) != len(p.Spec.Steps) {
+	if i >= len(p.Spec.Steps) || len(p.Status.StepExecutionMetadata) > len(p.Spec.Steps) {
 		return ""
 	}
-	if i < len(p.Spec.Steps) {
-		if s := p.Spec.Steps[i]; s.Uses != "" {
-			return s.Uses
+	for _, s := range p.Spec.Steps[:i+1] {
+		if s.Task != nil {
+			return ""
 		}
 	}
-	return ""
+	return p.Spec.Steps[i].Uses
 }
 
 // printPromotionSteps writes the step view of one Promotion under its
@@ -374,7 +373,12 @@ func printPromotionSteps(w io.Writer, u *unstructured.Unstructured, now time.Tim
 				if md.FinishedAt != nil {
 					end = md.FinishedAt.Time
 				}
-				dur = end.Sub(md.StartedAt.Time).Round(time.Second).String()
+				// Times are stored to the second.
+				if d := end.Sub(md.StartedAt.Time).Round(time.Second); d < time.Second {
+					dur = "<1s"
+				} else {
+					dur = d.String()
+				}
 			}
 		}
 		if status == "" {

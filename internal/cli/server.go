@@ -175,6 +175,8 @@ func (o *serverOptions) promotionRunner(st store.Store, mirrors *git.Mirrors, cr
 	registry := promotion.NewRegistry(steps.Builtins(steps.Deps{
 		Mirrors:     mirrors,
 		Credentials: creds,
+		Metadata:    lookups,
+		Aliases:     lookups,
 	})...)
 	engine := promotion.NewEngine(promotion.EngineOptions{
 		Registry:        registry,

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -100,10 +99,11 @@ type PromotionOptions struct {
 //  5. start: phase Running, freight, freightCollection (the Stage's
 //     current collection with the target Freight in its origin's place),
 //     startedAt; a fresh workspace; the Stage's currentPromotion.
-//  6. run: the engine runs the steps from status.currentStep, writing the
-//     status after each (the progress record a restart resumes from). A
-//     step that waits requeues the Promotion after its retry-after instead
-//     of holding a worker.
+//  6. run: the engine runs the steps from status.currentStep (from the
+//     first when the workspace is gone, to rebuild it), writing the status
+//     before each step and when it stops: the progress record a restart
+//     resumes from. A step that waits requeues the Promotion after its
+//     retry-after instead of holding a worker.
 //  7. finish: finishedAt and the terminal status; a v1 Event (reason
 //     PromotionSucceeded|Failed|Errored|Aborted) carrying the actor, the
 //     Freight and the Stage; on success the Freight's currentlyIn and the
@@ -180,8 +180,6 @@ type promotionPass struct {
 
 // Reconcile runs one pass over the Promotion key names.
 func (r *PromotionReconciler) Reconcile(ctx context.Context, key Key) (Result, error) {
-	t0 := time.Now()
-	defer func() { fmt.Fprintf(os.Stderr, "TIMING reconcile %s took %s\n", key.Name, time.Since(t0)) }()
 	p, err := r.load(ctx, key)
 	if p == nil || err != nil {
 		return Result{}, err
@@ -298,7 +296,9 @@ func abortRequest(promo *kargoapi.Promotion) (kargoapi.AbortPromotionRequest, bo
 	return kargoapi.AbortPromotionRequest{}, false
 }
 
-// abortActor is who aborted, as Events record it.
+// abortActor is who aborted, as Events record it: the actor admission
+// recorded in the request, else (Caravan itself, or an annotation whose
+// form carries no actor) the controller, as in Kargo.
 func abortActor(req kargoapi.AbortPromotionRequest) string {
 	if req.Actor != "" {
 		return req.Actor
@@ -307,11 +307,16 @@ func abortActor(req kargoapi.AbortPromotionRequest) string {
 }
 
 // abortMessagePrefix starts the message of an aborted Promotion.
-const abortMessagePrefix = "Promotion terminated by "
+const abortMessagePrefix = "Promotion terminated "
 
-// abortMessage is the message of an aborted Promotion, Kargo's.
+// abortMessage is the message of an aborted Promotion, Kargo's: "Promotion
+// terminated by <actor>", or "… per user request" when a user's annotation
+// did not say who.
 func abortMessage(req kargoapi.AbortPromotionRequest) string {
-	return abortMessagePrefix + abortActor(req)
+	if req.Actor == "" && !req.ControlPlane {
+		return abortMessagePrefix + "per user request"
+	}
+	return abortMessagePrefix + "by " + abortActor(req)
 }
 
 // joinNonEmpty is "head (detail)", or head when detail is empty.
@@ -552,7 +557,6 @@ func (r *PromotionReconciler) run(ctx context.Context, p *promotionPass) (Result
 		Aborted:       func() bool { return r.abortedNow(ctx, p.key) },
 	}
 	save := func(ctx context.Context, st *kargoapi.PromotionStatus) error {
-		fmt.Fprintf(os.Stderr, "TIMING save step %d %s at %s\n", st.CurrentStep, st.Phase, time.Now().Format("15:04:05.000"))
 		// The refresh token that woke this pass is handled by it.
 		st.LastHandledRefresh = p.promo.Annotations[kargoapi.AnnotationKeyRefresh]
 		if st.Phase == kargoapi.PromotionPhaseAborted && !strings.HasPrefix(st.Message, abortMessagePrefix) {
@@ -563,9 +567,7 @@ func (r *PromotionReconciler) run(ctx context.Context, p *promotionPass) (Result
 		}
 		return r.writeStatus(ctx, p, st)
 	}
-	te := time.Now()
 	res, err := r.engine.Run(ctx, in, &p.status, save)
-	fmt.Fprintf(os.Stderr, "TIMING engine %s took %s\n", p.key.Name, time.Since(te))
 	switch {
 	case ctx.Err() != nil:
 		// Stopping: the status saved after the last step is the record a
@@ -587,7 +589,9 @@ func (r *PromotionReconciler) run(ctx context.Context, p *promotionPass) (Result
 	if !p.status.Phase.IsTerminal() {
 		return Result{}, r.fail(ctx, p, fmt.Sprintf("the promotion engine finished in phase %q, which is not a final phase", p.status.Phase))
 	}
-	return Result{}, r.finish(ctx, p)
+	// The engine saved the terminal status (with finishedAt) through save.
+	LoggerFrom(ctx).Info("promotion ended", "phase", string(p.status.Phase), "message", p.status.Message)
+	return Result{}, r.bookkeep(ctx, p)
 }
 
 // replayFromStart makes the engine run every step again, from the first:
@@ -624,272 +628,6 @@ func (r *PromotionReconciler) fail(ctx context.Context, p *promotionPass, msg st
 	p.status.Phase = kargoapi.PromotionPhaseErrored
 	p.status.Message = msg
 	return r.finish(ctx, p)
-}
-
-// finish records the end of a Promotion whose p.status has a terminal
-// phase: the Promotion's status first (the record), then the Event, the
-// Freight's and the Stage's bookkeeping, the workspace, and the wake-up of
-// the next Promotion of the Stage. Each is idempotent.
-func (r *PromotionReconciler) finish(ctx context.Context, p *promotionPass) error {
-	if p.status.FinishedAt == nil {
-		p.status.FinishedAt = r.now()
-	}
-	p.status.LastHandledRefresh = p.promo.Annotations[kargoapi.AnnotationKeyRefresh]
-	if err := r.writeStatus(ctx, p, &p.status); err != nil {
-		return err
-	}
-	LoggerFrom(ctx).Info("promotion ended", "phase", string(p.status.Phase), "message", p.status.Message)
-	return r.bookkeep(ctx, p)
-}
-
-// bookkeep does what follows a Promotion's terminal status write.
-func (r *PromotionReconciler) bookkeep(ctx context.Context, p *promotionPass) error {
-	ns := p.key.Namespace
-	if p.freight == nil {
-		f, err := r.getFreight(ctx, ns, p.promo.Spec.Freight)
-		if err != nil {
-			return err
-		}
-		p.freight = f
-	}
-	if err := r.emitEvent(ctx, p); err != nil {
-		return err
-	}
-	if p.status.Phase == kargoapi.PromotionPhaseSucceeded && p.status.FreightCollection != nil {
-		stage, err := r.getStage(ctx, ns, p.promo.Spec.Stage)
-		if err != nil {
-			return err
-		}
-		if stage != nil && needsBookkeeping(stage, p.promo.Name) {
-			if err := r.moveFreight(ctx, ns, p.promo.Spec.Stage, stage.Status.FreightHistory.Current(), p.status.FreightCollection); err != nil {
-				return err
-			}
-		}
-	}
-	if err := r.recordOnStage(ctx, p); err != nil {
-		return err
-	}
-	if err := os.RemoveAll(r.WorkspacePath(ns, p.promo.Name)); err != nil {
-		LoggerFrom(ctx).Warn("cannot remove the workspace of a finished promotion", logKeyError, err.Error())
-	}
-	r.wakeNext(ctx, ns, p.promo.Spec.Stage, p.promo.Name)
-	return nil
-}
-
-// recordOnStage records the end of the Promotion on its Stage:
-// lastPromotion (when it is the newest to end), currentPromotion cleared,
-// and on success the new freight collection at the head of freightHistory.
-func (r *PromotionReconciler) recordOnStage(ctx context.Context, p *promotionPass) error {
-	promo := p.promo
-	return r.updateStage(ctx, p.key.Namespace, promo.Spec.Stage, func(st *kargoapi.Stage) bool {
-		if !needsBookkeeping(st, promo.Name) {
-			return false
-		}
-		s := &st.Status
-		if s.CurrentPromotion != nil && s.CurrentPromotion.Name == promo.Name {
-			s.CurrentPromotion = nil
-			conditionSet{conds: &s.Conditions}.remove(ConditionPromoting)
-		}
-		if p.status.Phase == kargoapi.PromotionPhaseSucceeded && p.status.FreightCollection != nil {
-			s.FreightHistory.Record(p.status.FreightCollection.DeepCopy())
-			s.FreightSummary = freightSummary(len(st.Spec.RequestedFreight), s.FreightHistory.Current())
-			// The new Freight's health is not known yet.
-			s.Health = nil
-		}
-		// lastPromotion is the newest Promotion to have ended (a later one may
-		// have been aborted while this one ran).
-		if s.LastPromotion != nil && s.LastPromotion.Name > promo.Name {
-			return true
-		}
-		status := p.status.DeepCopy()
-		if status.FreightCollection == nil {
-			// Aborted before it started: the Stage's Freight stays what it was.
-			status.FreightCollection = s.FreightHistory.Current().DeepCopy()
-		}
-		ref := &kargoapi.PromotionReference{Name: promo.Name, Status: status, FinishedAt: status.FinishedAt}
-		if status.Freight != nil {
-			ref.Freight = status.Freight.DeepCopy()
-		}
-		s.LastPromotion = ref
-		return true
-	})
-}
-
-// freightSummary is Kargo's one-line summary of a Stage's current Freight:
-// the Freight's name when the Stage requests one origin, else "n/m
-// Fulfilled".
-func freightSummary(requested int, cur *kargoapi.FreightCollection) string {
-	if cur == nil {
-		return fmt.Sprintf("0/%d Fulfilled", requested)
-	}
-	if requested == 1 && len(cur.Freight) == 1 {
-		for _, f := range cur.Freight {
-			return f.Name
-		}
-	}
-	return fmt.Sprintf("%d/%d Fulfilled", len(cur.Freight), requested)
-}
-
-// moveFreight updates status.currentlyIn of the Freight entering and
-// leaving the Stage: the new collection's Freight is in it since now (kept
-// when already in it), the old collection's other Freight is not; a
-// leaving Freight verified in the Stage keeps its longest soak there.
-func (r *PromotionReconciler) moveFreight(ctx context.Context, ns, stage string, old, next *kargoapi.FreightCollection) error {
-	now := r.now()
-	entering := map[string]bool{}
-	for _, ref := range next.Freight {
-		entering[ref.Name] = true
-	}
-	for name := range entering {
-		err := r.updateFreight(ctx, ns, name, func(f *kargoapi.Freight) bool {
-			if _, in := f.Status.CurrentlyIn[stage]; in {
-				return false
-			}
-			if f.Status.CurrentlyIn == nil {
-				f.Status.CurrentlyIn = map[string]kargoapi.CurrentStage{}
-			}
-			f.Status.CurrentlyIn[stage] = kargoapi.CurrentStage{Since: now}
-			return true
-		})
-		if err != nil {
-			return err
-		}
-	}
-	if old == nil {
-		return nil
-	}
-	for _, ref := range old.Freight {
-		if entering[ref.Name] {
-			continue
-		}
-		err := r.updateFreight(ctx, ns, ref.Name, func(f *kargoapi.Freight) bool {
-			cur, in := f.Status.CurrentlyIn[stage]
-			if !in {
-				return false
-			}
-			delete(f.Status.CurrentlyIn, stage)
-			if v, ok := f.Status.VerifiedIn[stage]; ok && cur.Since != nil {
-				soak := now.Sub(cur.Since.Time)
-				if v.LongestCompletedSoak == nil || soak > v.LongestCompletedSoak.Duration {
-					v.LongestCompletedSoak = &metav1.Duration{Duration: soak}
-					f.Status.VerifiedIn[stage] = v
-				}
-			}
-			return true
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// emitEvent records the end of the Promotion as a v1 Event in its
-// namespace, with Kargo's reason and annotations. The Event's name is
-// derived from the Promotion's, so that a repeated finish does not emit a
-// second one.
-func (r *PromotionReconciler) emitEvent(ctx context.Context, p *promotionPass) error {
-	var reason string
-	switch p.status.Phase {
-	case kargoapi.PromotionPhaseSucceeded:
-		reason = EventReasonPromotionSucceeded
-	case kargoapi.PromotionPhaseFailed:
-		reason = EventReasonPromotionFailed
-	case kargoapi.PromotionPhaseErrored:
-		reason = EventReasonPromotionErrored
-	case kargoapi.PromotionPhaseAborted:
-		reason = EventReasonPromotionAborted
-	default:
-		return nil
-	}
-	promo := p.promo
-	ann := map[string]string{
-		kargoapi.AnnotationKeyEventProject:             promo.Namespace,
-		kargoapi.AnnotationKeyEventPromotionName:       promo.Name,
-		kargoapi.AnnotationKeyEventFreightName:         promo.Spec.Freight,
-		kargoapi.AnnotationKeyEventStageName:           promo.Spec.Stage,
-		kargoapi.AnnotationKeyEventPromotionCreateTime: promo.CreationTimestamp.UTC().Format(time.RFC3339),
-	}
-	msg := "Promotion " + string(p.status.Phase)
-	if p.status.Message != "" {
-		msg += ": " + p.status.Message
-	}
-	if actor := promo.Annotations[kargoapi.AnnotationKeyCreateActor]; actor != "" {
-		ann[kargoapi.AnnotationKeyEventActor] = actor
-	}
-	if p.status.Phase == kargoapi.PromotionPhaseAborted {
-		// Who aborted, not who created it.
-		req, _ := abortRequest(promo)
-		if cur, ok := r.abortRequestNow(ctx, p.key); ok {
-			req = cur
-		}
-		ann[kargoapi.AnnotationKeyEventActor] = abortActor(req)
-		msg = p.status.Message
-	}
-	if f := p.freight; f != nil {
-		ann[kargoapi.AnnotationKeyEventFreightCreateTime] = f.CreationTimestamp.UTC().Format(time.RFC3339)
-		ann[kargoapi.AnnotationKeyEventFreightAlias] = f.Alias
-		for key, v := range map[string]any{
-			kargoapi.AnnotationKeyEventFreightCommits: f.Commits,
-			kargoapi.AnnotationKeyEventFreightImages:  f.Images,
-			kargoapi.AnnotationKeyEventFreightCharts:  f.Charts,
-		} {
-			if b, err := json.Marshal(v); err == nil && string(b) != "null" {
-				ann[key] = string(b)
-			}
-		}
-	}
-	if p.status.Phase == kargoapi.PromotionPhaseSucceeded {
-		if stage, err := r.getStage(ctx, promo.Namespace, promo.Spec.Stage); err == nil && stage != nil {
-			ann[kargoapi.AnnotationKeyEventVerificationPending] = fmt.Sprint(stage.Spec.Verification != nil)
-		}
-	}
-	now := r.now().UTC().Format(time.RFC3339)
-	annotations := make(map[string]any, len(ann))
-	for k, v := range ann {
-		annotations[k] = v
-	}
-	ev := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1",
-		"kind":       "Event",
-		"metadata": map[string]any{
-			"name":        eventName(promo.Name, reason),
-			"namespace":   promo.Namespace,
-			"annotations": annotations,
-		},
-		"involvedObject": map[string]any{
-			"apiVersion":      kargoapi.GroupVersion.String(),
-			"kind":            "Promotion",
-			"namespace":       promo.Namespace,
-			"name":            promo.Name,
-			"uid":             string(promo.UID),
-			"resourceVersion": p.obj.GetResourceVersion(),
-		},
-		"reason":             reason,
-		"message":            msg,
-		"type":               "Normal",
-		"source":             map[string]any{"component": PromotionControllerName},
-		"reportingComponent": PromotionControllerName,
-		"firstTimestamp":     now,
-		"lastTimestamp":      now,
-		"count":              int64(1),
-		"action":             "Promote",
-		"reportingInstance":  "caravan",
-	}}
-	if _, err := r.store.Create(ctx, ev); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create event for promotion %s: %w", p.key, err)
-	}
-	return nil
-}
-
-// eventName is "<promotion>.<reason in lowercase>", the promotion part
-// shortened to keep the name within 253 characters.
-func eventName(promo, reason string) string {
-	suffix := "." + strings.ToLower(reason)
-	if len(promo)+len(suffix) > 253 {
-		promo = strings.TrimRight(promo[:253-len(suffix)], ".-")
-	}
-	return promo + suffix
 }
 
 // writeStatus writes st as the Promotion's status. A conflict (the Promotion's metadata changed meanwhile, e.g. an
@@ -982,59 +720,6 @@ func (r *PromotionReconciler) updateFreight(ctx context.Context, ns, name string
 		}
 		return f.Status, true, nil
 	})
-}
-
-// statusUpdateAttempts bounds the conflict retries of a read-modify-write
-// of another object's status (several Promotions may move one Freight at
-// once).
-const statusUpdateAttempts = 10
-
-// updateStatus reads an object, computes its new status and writes it,
-// reading again after a conflict.
-func updateStatus(ctx context.Context, s store.Store, kind, ns, name string,
-	compute func(*unstructured.Unstructured) (status any, changed bool, err error)) error {
-	lower := strings.ToLower(kind)
-	for attempt := 1; ; attempt++ {
-		obj, err := s.Get(ctx, kind, ns, name)
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("get %s %s/%s: %w", lower, ns, name, err)
-		}
-		status, changed, err := compute(obj)
-		if err != nil {
-			return fmt.Errorf("update status of %s %s/%s: %w", lower, ns, name, err)
-		}
-		if !changed {
-			return nil
-		}
-		m, err := toMap(status)
-		if err != nil {
-			return fmt.Errorf("encode status of %s %s/%s: %w", lower, ns, name, err)
-		}
-		obj.Object["status"] = m
-		_, err = s.UpdateStatus(ctx, obj)
-		switch {
-		case err == nil || apierrors.IsNotFound(err):
-			return nil
-		case !apierrors.IsConflict(err) || attempt == statusUpdateAttempts:
-			return fmt.Errorf("update status of %s %s/%s: %w", lower, ns, name, err)
-		}
-	}
-}
-
-// toMap turns a typed value into its JSON object form.
-func toMap(v any) (map[string]any, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	m := map[string]any{}
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, err
-	}
-	return m, nil
 }
 
 // now is the clock's time as a metav1.Time, to the second as stored.

@@ -17,6 +17,8 @@
 // It prints a table of min / median / max over -runs rounds.
 //
 //	bash hack/bench/heavyrepo.sh && go run ./hack/bench/promotion [-runs 5]
+//
+// BENCH_DEBUG=1 also copies the server's log to stderr.
 package main
 
 import (
@@ -95,9 +97,11 @@ func startServer(bin, dataDir string, workers int) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	// BENCH_DEBUG=1 echoes the server's log on stderr.
 	if os.Getenv("BENCH_DEBUG") != "" {
 		r, w := io.Pipe()
-		go func() { _, _ = io.Copy(io.MultiWriter(w, os.Stderr), out) }()
+		src := out
+		go func() { _, _ = io.Copy(io.MultiWriter(w, os.Stderr), src) }()
 		out = r
 	}
 	sc := bufio.NewScanner(out)

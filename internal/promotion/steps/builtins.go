@@ -19,12 +19,18 @@ type Deps struct {
 	// HTTPClient makes the HTTP requests of the http, http-download and
 	// Helm steps; nil means a default client.
 	HTTPClient *http.Client
+	// Metadata writes the metadata of Stages and Freight (set-metadata);
+	// without it that step is not registered.
+	Metadata MetadataWriter
+	// Aliases writes Freight aliases (set-freight-alias); without it that
+	// step is not registered.
+	Aliases AliasWriter
 }
 
 // Builtins returns every built-in step, built with deps, for
 // promotion.NewRegistry. This list is the one place steps are registered.
 func Builtins(deps Deps) []promotion.Step {
-	return []promotion.Step{
+	all := []promotion.Step{
 		// Git
 		NewGitClone(deps.Mirrors, deps.Credentials),
 		NewGitClear(),
@@ -50,5 +56,15 @@ func Builtins(deps Deps) []promotion.Step {
 		// HTTP
 		NewHTTP(deps.HTTPClient),
 		NewHTTPDownload(deps.HTTPClient),
+		// Control and records
+		NewComposeOutput(),
+		NewFail(),
 	}
+	if deps.Metadata != nil {
+		all = append(all, NewSetMetadata(deps.Metadata))
+	}
+	if deps.Aliases != nil {
+		all = append(all, NewSetFreightAlias(deps.Aliases))
+	}
+	return all
 }
