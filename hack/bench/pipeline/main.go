@@ -17,22 +17,15 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caravan-dev/caravan/hack/bench/benchkit"
 )
 
 // The project's shape.
@@ -55,95 +48,17 @@ func main() {
 	}
 }
 
-// ---- caravan server ----
-
-type server struct {
-	cmd   *exec.Cmd
-	url   string
-	token string
-}
-
-var urlRE = regexp.MustCompile(`https?://127\.0\.0\.1:\d+`)
-
-func startServer(bin, dataDir string) (*server, error) {
-	cmd := exec.Command(bin, "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if u := urlRE.FindString(sc.Text()); u != "" && strings.Contains(sc.Text(), "ready") {
-			go func() { _, _ = io.Copy(io.Discard, out) }()
-			tok, err := os.ReadFile(filepath.Join(dataDir, "admin-token"))
-			if err != nil {
-				return nil, err
-			}
-			return &server{cmd: cmd, url: u, token: strings.TrimSpace(string(tok))}, nil
-		}
-	}
-	_ = cmd.Process.Kill()
-	return nil, errors.New("server exited before its ready line")
-}
-
-func (s *server) stop() { _ = s.cmd.Process.Signal(os.Interrupt); _ = s.cmd.Wait() }
-
-func (s *server) do(method, path, ctype string, body []byte) ([]byte, error) {
-	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode >= 300 {
-		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
-	}
-	return b, nil
-}
+// server is the caravan server under test, with the pipeline's queries.
+type server struct{ *benchkit.Server }
 
 // apply applies documents and returns the names of what they made.
 func (s *server) apply(docs []string) ([]string, error) {
-	out, err := s.do("POST", "/caravan/v1/apply", "application/yaml", []byte(strings.Join(docs, "\n---\n")))
-	if err != nil {
-		return nil, err
-	}
-	var r struct {
-		Results []struct {
-			Kind, Name string
-			Status     *struct{ Message string }
-		}
-	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(r.Results))
-	for _, x := range r.Results {
-		if x.Status != nil {
-			return nil, fmt.Errorf("apply %s/%s: %s", x.Kind, x.Name, x.Status.Message)
-		}
-		names = append(names, x.Name)
-	}
-	return names, nil
+	return s.Apply(strings.Join(docs, "\n---\n"))
 }
 
 // current is the name of the Freight a Stage uses now, or "".
 func (s *server) current(stage string) (string, error) {
-	out, err := s.do("GET", "/apis/kargo.akuity.io/v1alpha1/namespaces/"+project+"/stages/"+stage, "", nil)
+	out, err := s.Do("GET", benchkit.KargoNamespaces+project+"/stages/"+stage, "", nil)
 	if err != nil {
 		return "", err
 	}
@@ -179,56 +94,13 @@ func (s *server) waitCurrent(stage string, within time.Duration, want func(strin
 	return "", fmt.Errorf("stage %s did not get the Freight within %s", stage, within)
 }
 
-// cpuSeconds is the server's utime + stime.
-func (s *server) cpuSeconds() (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) may hold spaces; the fields after its
-	// closing parenthesis start at field 3 (state).
-	rest := string(b[bytes.LastIndexByte(b, ')')+2:])
-	f := strings.Fields(rest)
-	utime, err1 := strconv.ParseFloat(f[11], 64) // field 14
-	stime, err2 := strconv.ParseFloat(f[12], 64) // field 15
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	const clockTicks = 100 // sysconf(_SC_CLK_TCK) on Linux
-	return (utime + stime) / clockTicks, nil
-}
-
-func (s *server) rssMiB() float64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			n, _ := strconv.Atoi(strings.Fields(l)[1])
-			return float64(n) / 1024
-		}
-	}
-	return -1
-}
-
-// ---- figures ----
-
-type figure struct {
-	name, unit string
-	samples    []float64
-}
-
-func (f *figure) add(v float64) { f.samples = append(f.samples, v) }
-
-func (f *figure) row() string {
-	s := append([]float64(nil), f.samples...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return "| " + f.name + " | n/a |"
-	}
+// figure is a row of the table: samples to three decimals, MiB whole.
+func figure(name, unit string) *benchkit.Figure {
 	format := "%.3f"
-	if f.unit == "MiB" {
+	if unit == "MiB" {
 		format = "%.0f"
 	}
-	return fmt.Sprintf("| %s | "+format+" / "+format+" / "+format+" %s |", f.name, s[0], s[len(s)/2], s[len(s)-1], f.unit)
+	return &benchkit.Figure{Name: name, Unit: unit, Format: format}
 }
 
 // ---- the project ----
@@ -279,14 +151,15 @@ func run(runs int, idle time.Duration) error {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "caravan")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/caravan").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v: %s", err, out)
+	if err := benchkit.Build(bin); err != nil {
+		return err
 	}
-	s, err := startServer(bin, filepath.Join(tmp, "data"))
+	ks, err := benchkit.StartServer(bin, filepath.Join(tmp, "data"), benchkit.ServerOptions{})
 	if err != nil {
 		return err
 	}
-	defer s.stop()
+	s := &server{ks}
+	defer s.Stop()
 
 	// The Warehouse's repository is served by nobody: Freight is applied.
 	if _, err := s.apply([]string{
@@ -296,7 +169,7 @@ func run(runs int, idle time.Duration) error {
 	}); err != nil {
 		return err
 	}
-	setup := &figure{name: fmt.Sprintf("set-up: apply %d Freight", freightN), unit: "s"}
+	setup := figure(fmt.Sprintf("set-up: apply %d Freight", freightN), "s")
 	start := time.Now()
 	for i := 0; i < freightN; i += batch {
 		docs := make([]string, 0, batch)
@@ -307,8 +180,8 @@ func run(runs int, idle time.Duration) error {
 			return err
 		}
 	}
-	setup.add(time.Since(start).Seconds())
-	stages := &figure{name: fmt.Sprintf("set-up: apply %d Stages", chains*chainLength), unit: "s"}
+	setup.Add(time.Since(start).Seconds())
+	stages := figure(fmt.Sprintf("set-up: apply %d Stages", chains*chainLength), "s")
 	start = time.Now()
 	docs := chainStages("chain")
 	for c := 1; c < chains; c++ {
@@ -317,7 +190,7 @@ func run(runs int, idle time.Duration) error {
 	if _, err := s.apply(docs); err != nil {
 		return err
 	}
-	stages.add(time.Since(start).Seconds())
+	stages.Add(time.Since(start).Seconds())
 	// Auto-promotion for the measured chain only; the newest of the 2,000
 	// Freight flows through it first.
 	if _, err := s.apply([]string{fmt.Sprintf(`apiVersion: kargo.akuity.io/v1alpha1
@@ -339,8 +212,8 @@ spec:
 		return err
 	}
 
-	chain := &figure{name: fmt.Sprintf("new Freight → auto-promoted through a %d-Stage chain (200 Stages, 2,000+ Freight)", chainLength), unit: "s"}
-	hop := &figure{name: "… per Stage", unit: "s"}
+	chain := figure(fmt.Sprintf("new Freight → auto-promoted through a %d-Stage chain (200 Stages, 2,000+ Freight)", chainLength), "s")
+	hop := figure("… per Stage", "s")
 	lastCreated := time.Now()
 	for r := 0; r < runs; r++ {
 		// Freight are ordered by creation time to the second: make the new
@@ -358,31 +231,27 @@ spec:
 			return err
 		}
 		d := time.Since(start).Seconds()
-		chain.add(d)
-		hop.add(d / chainLength)
+		chain.Add(d)
+		hop.Add(d / chainLength)
 	}
 
-	cpu := &figure{name: fmt.Sprintf("idle CPU (%s windows, scaled)", idle), unit: "CPU s per minute"}
+	cpu := figure(fmt.Sprintf("idle CPU (%s windows, scaled)", idle), "CPU s per minute")
 	time.Sleep(5 * time.Second) // let the last round's stragglers finish
 	for r := 0; r < runs; r++ {
-		before, err := s.cpuSeconds()
+		before, err := s.CPUSeconds()
 		if err != nil {
 			return err
 		}
 		time.Sleep(idle)
-		after, err := s.cpuSeconds()
+		after, err := s.CPUSeconds()
 		if err != nil {
 			return err
 		}
-		cpu.add((after - before) * float64(time.Minute) / float64(idle))
+		cpu.Add((after - before) * float64(time.Minute) / float64(idle))
 	}
-	mem := &figure{name: "server RSS after the runs", unit: "MiB"}
-	mem.add(s.rssMiB())
+	mem := figure("server RSS after the runs", "MiB")
+	mem.Add(s.RSSMiB())
 
-	fmt.Println("| figure | min / median / max |")
-	fmt.Println("|---|---|")
-	for _, f := range []*figure{setup, stages, chain, hop, cpu, mem} {
-		fmt.Println(f.row())
-	}
+	benchkit.PrintTable([]*benchkit.Figure{setup, stages, chain, hop, cpu, mem})
 	return nil
 }

@@ -22,36 +22,24 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/http/cgi"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/caravan-dev/caravan/hack/bench/benchkit"
 )
 
 func main() {
 	runs := flag.Int("runs", 5, "rounds per figure")
 	counts := flag.String("concurrent", "5,10", "numbers of Promotions pushing to one branch at once")
-	heavy := flag.String("heavy", defaultHeavy(), "bare heavy repository built by hack/bench/heavyrepo.sh")
+	heavy := flag.String("heavy", benchkit.DefaultHeavy(), "bare heavy repository built by hack/bench/heavyrepo.sh")
 	workers := flag.Int("promotion-workers", 0, "caravan server --promotion-workers (0: the server's default)")
 	flag.Parse()
 	b := &bench{runs: *runs, workers: *workers}
@@ -61,126 +49,39 @@ func main() {
 	}
 }
 
-func defaultHeavy() string {
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(cache, "caravan-test", "heavy.git")
-}
-
 // maxStages is how many overlays (env/s1 …) each repository has.
 const maxStages = 10
 
 // ---- caravan server ----
 
-type server struct {
-	cmd   *exec.Cmd
-	url   string
-	token string
-}
+// server is the caravan server under test, with the Promotion calls.
+type server struct{ *benchkit.Server }
 
-var urlRE = regexp.MustCompile(`https?://127\.0\.0\.1:\d+`)
-
+// startServer starts the server, with --promotion-workers if workers > 0;
+// BENCH_DEBUG=1 echoes the server's log on stderr.
 func startServer(bin, dataDir string, workers int) (*server, error) {
-	args := []string{"server", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}
+	var opts benchkit.ServerOptions
 	if workers > 0 {
-		args = append(args, "--promotion-workers", strconv.Itoa(workers))
+		opts.Args = []string{"--promotion-workers", strconv.Itoa(workers)}
 	}
-	cmd := exec.Command(bin, args...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	// BENCH_DEBUG=1 echoes the server's log on stderr.
 	if os.Getenv("BENCH_DEBUG") != "" {
-		r, w := io.Pipe()
-		src := out
-		go func() { _, _ = io.Copy(io.MultiWriter(w, os.Stderr), src) }()
-		out = r
+		opts.Log = os.Stderr
 	}
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if u := urlRE.FindString(sc.Text()); u != "" && strings.Contains(sc.Text(), "ready") {
-			go func() { _, _ = io.Copy(io.Discard, out) }()
-			tok, err := os.ReadFile(filepath.Join(dataDir, "admin-token"))
-			if err != nil {
-				return nil, err
-			}
-			return &server{cmd: cmd, url: u, token: strings.TrimSpace(string(tok))}, nil
-		}
-	}
-	_ = cmd.Process.Kill()
-	return nil, errors.New("server exited before its ready line")
-}
-
-func (s *server) stop() { _ = s.cmd.Process.Signal(os.Interrupt); _ = s.cmd.Wait() }
-
-func (s *server) do(method, path, ctype string, body []byte) ([]byte, error) {
-	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
+	s, err := benchkit.StartServer(bin, dataDir, opts)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode >= 300 {
-		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
-	}
-	return b, nil
+	return &server{s}, nil
 }
 
-func (s *server) apply(docs string) error {
-	out, err := s.do("POST", "/caravan/v1/apply", "application/yaml", []byte(docs))
-	if err != nil {
-		return err
-	}
-	var r struct {
-		Results []struct {
-			Kind, Name string
-			Status     *struct{ Message string }
-		}
-	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		return err
-	}
-	for _, x := range r.Results {
-		if x.Status != nil {
-			return fmt.Errorf("apply %s/%s: %s", x.Kind, x.Name, x.Status.Message)
-		}
-	}
-	return nil
-}
-
-const kargo = "/apis/kargo.akuity.io/v1alpha1/namespaces/"
-
-func (s *server) refresh(project, warehouse string) error {
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{"kargo.akuity.io/refresh":%q}}}`, strconv.FormatInt(time.Now().UnixNano(), 10))
-	_, err := s.do("PATCH", kargo+project+"/warehouses/"+warehouse, "application/merge-patch+json", []byte(patch))
-	return err
-}
+const kargo = benchkit.KargoNamespaces
 
 // freightFor waits until the project has Freight of commit and tag, and
 // returns its name.
 func (s *server) freightFor(project, commit, tag string) (string, error) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		out, err := s.do("GET", kargo+project+"/freights", "", nil)
+		out, err := s.Do("GET", kargo+project+"/freights", "", nil)
 		if err != nil {
 			return "", err
 		}
@@ -208,7 +109,7 @@ func (s *server) freightFor(project, commit, tag string) (string, error) {
 func (s *server) promote(project, stage, freight string) (string, error) {
 	body := fmt.Sprintf(`{"apiVersion":"kargo.akuity.io/v1alpha1","kind":"Promotion","metadata":{"namespace":%q},"spec":{"stage":%q,"freight":%q}}`,
 		project, stage, freight)
-	out, err := s.do("POST", kargo+project+"/promotions", "application/json", []byte(body))
+	out, err := s.Do("POST", kargo+project+"/promotions", "application/json", []byte(body))
 	if err != nil {
 		return "", err
 	}
@@ -221,7 +122,7 @@ func (s *server) promote(project, stage, freight string) (string, error) {
 func (s *server) waitSucceeded(project, promo string) error {
 	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {
-		out, err := s.do("GET", kargo+project+"/promotions/"+promo, "", nil)
+		out, err := s.Do("GET", kargo+project+"/promotions/"+promo, "", nil)
 		if err != nil {
 			return err
 		}
@@ -242,145 +143,23 @@ func (s *server) waitSucceeded(project, promo string) error {
 	return fmt.Errorf("promotion %s did not end", promo)
 }
 
-func (s *server) rssMiB() float64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			n, _ := strconv.Atoi(strings.Fields(l)[1])
-			return float64(n) / 1024
-		}
-	}
-	return -1
-}
-
-// ---- git server ----
-
-// gitCounters count what the git server did: bytes sent to fetches
-// (upload-pack, ref advertisements included) and pushes (receive-pack).
-type gitCounters struct{ fetchBytes, pushes atomic.Int64 }
-
-type countingWriter struct {
-	http.ResponseWriter
-	n *atomic.Int64
-}
-
-func (w countingWriter) Write(p []byte) (int, error) {
-	if w.n != nil {
-		w.n.Add(int64(len(p)))
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-func (w countingWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func startGit(root string, c *gitCounters) (string, func(), error) {
-	backend := &cgi.Handler{Path: "/usr/lib/git-core/git-http-backend", Root: "/",
-		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var n *atomic.Int64
-		switch {
-		case strings.HasSuffix(r.URL.Path, "/git-upload-pack"), r.URL.Query().Get("service") == "git-upload-pack":
-			n = &c.fetchBytes
-		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-receive-pack"):
-			c.pushes.Add(1)
-		}
-		backend.ServeHTTP(countingWriter{w, n}, r)
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h}
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
-}
-
+// git runs a git command in dir, without the system's git configuration.
 func git(dir string, args ...string) (string, error) {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=bench", "GIT_AUTHOR_EMAIL=bench@example.com",
-		"GIT_COMMITTER_NAME=bench", "GIT_COMMITTER_EMAIL=bench@example.com", "GIT_CONFIG_NOSYSTEM=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out)), nil
+	return benchkit.Git([]string{"GIT_CONFIG_NOSYSTEM=1"}, dir, args...)
 }
 
-// ---- registry ----
-
-func startRegistry(dir string) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", nil, err
-	}
-	cfg := filepath.Join(dir, "config.yml")
-	conf := fmt.Sprintf("version: 0.1\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\nhttp: {addr: %s}\nlog: {level: error}\n",
-		filepath.Join(dir, "data"), addr)
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		return "", nil, err
-	}
-	cmd := exec.Command("docker-registry", "serve", cfg)
-	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start docker-registry (apt-get install docker-registry): %w", err)
-	}
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-	for i := 0; i < 500; i++ {
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
-			resp.Body.Close()
-			return addr, stop, nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	stop()
-	return "", nil, errors.New("docker-registry did not become ready")
-}
-
-func pushTag(repo, tag string) error {
-	img, err := random.Image(512, 1)
-	if err != nil {
-		return err
-	}
-	ref, err := name.ParseReference(repo + ":" + tag)
-	if err != nil {
-		return err
-	}
-	return remote.Write(ref, img)
-}
-
-// ---- figures ----
-
-type figure struct {
-	name, unit string
-	samples    []float64
-}
-
-func (f *figure) add(v float64) { f.samples = append(f.samples, v) }
-
-func (f *figure) row() string {
-	s := append([]float64(nil), f.samples...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return "| " + f.name + " | n/a |"
-	}
+// figure is a row of the table: seconds to three decimals, kB and MiB to
+// one, counts whole.
+func figure(name, unit string) *benchkit.Figure {
 	format := "%.3f"
-	switch f.unit {
+	switch unit {
 	case "s":
 	case "kB", "MiB":
 		format = "%.1f"
 	default:
 		format = "%.0f"
 	}
-	return fmt.Sprintf("| %s | "+format+" / "+format+" / "+format+" %s |", f.name, s[0], s[len(s)/2], s[len(s)-1], f.unit)
+	return &benchkit.Figure{Name: name, Unit: unit, Format: format}
 }
 
 // ---- the workloads ----
@@ -393,9 +172,9 @@ type bench struct {
 	gitURL        string
 	image         string // the image repository every Warehouse subscribes to
 	tag           int    // the last image tag pushed: 1.0.<tag>
-	gc            gitCounters
+	gc            benchkit.GitCounters
 	s             *server
-	figures       []*figure
+	figures       []*benchkit.Figure
 }
 
 // repo is one source repository and the project that promotes from it.
@@ -414,8 +193,8 @@ func (b *bench) run(counts, heavy string) error {
 	}
 	defer os.RemoveAll(b.tmp)
 	b.bin = filepath.Join(b.tmp, "caravan")
-	if out, err := exec.Command("go", "build", "-o", b.bin, "./cmd/caravan").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v: %s", err, out)
+	if err := benchkit.Build(b.bin); err != nil {
+		return err
 	}
 	root := filepath.Join(b.tmp, "git")
 	small, err := b.smallRepo(root)
@@ -427,11 +206,11 @@ func (b *bench) run(counts, heavy string) error {
 		return err
 	}
 	var stopGit func()
-	if b.gitURL, stopGit, err = startGit(root, &b.gc); err != nil {
+	if b.gitURL, stopGit, err = benchkit.StartGit(root, &b.gc); err != nil {
 		return err
 	}
 	defer stopGit()
-	regAddr, stopReg, err := startRegistry(filepath.Join(b.tmp, "registry"))
+	regAddr, stopReg, err := benchkit.StartRegistry(filepath.Join(b.tmp, "registry"))
 	if err != nil {
 		return err
 	}
@@ -444,7 +223,7 @@ func (b *bench) run(counts, heavy string) error {
 	if b.s, err = startServer(b.bin, b.dataDir, b.workers); err != nil {
 		return err
 	}
-	defer func() { b.s.stop() }()
+	defer func() { b.s.Stop() }()
 
 	for _, r := range []*repo{small, big} {
 		if err := b.setUp(r); err != nil {
@@ -468,15 +247,11 @@ func (b *bench) run(counts, heavy string) error {
 			return err
 		}
 	}
-	mem := &figure{name: "server RSS after the runs", unit: "MiB"}
-	mem.add(b.s.rssMiB())
+	mem := figure("server RSS after the runs", "MiB")
+	mem.Add(b.s.RSSMiB())
 	b.figures = append(b.figures, mem)
 
-	fmt.Println("| figure | min / median / max |")
-	fmt.Println("|---|---|")
-	for _, f := range b.figures {
-		fmt.Println(f.row())
-	}
+	benchkit.PrintTable(b.figures)
 	return nil
 }
 
@@ -560,7 +335,7 @@ func (b *bench) heavyRepo(root, heavy string) (*repo, error) {
 // newTag pushes the next image tag.
 func (b *bench) newTag() error {
 	b.tag++
-	return pushTag(b.image, b.tagName())
+	return benchkit.PushTag(b.image, b.tagName())
 }
 
 func (b *bench) tagName() string { return fmt.Sprintf("1.0.%d", b.tag) }
@@ -638,7 +413,7 @@ spec:
 	for i := 0; i < b.runs; i++ {
 		docs.WriteString(stageDoc(r.name, fmt.Sprintf("cold-%d", i), repoURL, b.image, "s1", fmt.Sprintf("stage/cold-%d", i), "./out"))
 	}
-	if err := b.s.apply(docs.String()); err != nil {
+	if _, err := b.s.Apply(docs.String()); err != nil {
 		return err
 	}
 	head, err := git(r.work, "rev-parse", "HEAD")
@@ -667,7 +442,7 @@ func (b *bench) next(r *repo) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := b.s.refresh(r.name, "app"); err != nil {
+	if err := b.s.Refresh(r.name, "app"); err != nil {
 		return "", err
 	}
 	return b.s.freightFor(r.name, head, b.tagName())
@@ -676,7 +451,7 @@ func (b *bench) next(r *repo) (string, error) {
 // timed promotes freight into stage and returns the wall time to Succeeded
 // and the bytes the git server sent to fetches meanwhile.
 func (b *bench) timed(project, stage, freight string) (float64, float64, error) {
-	b0 := b.gc.fetchBytes.Load()
+	b0 := b.gc.FetchBytes.Load()
 	start := time.Now()
 	promo, err := b.s.promote(project, stage, freight)
 	if err != nil {
@@ -685,22 +460,22 @@ func (b *bench) timed(project, stage, freight string) (float64, float64, error) 
 	if err := b.s.waitSucceeded(project, promo); err != nil {
 		return 0, 0, err
 	}
-	return time.Since(start).Seconds(), float64(b.gc.fetchBytes.Load()-b0) / 1000, nil
+	return time.Since(start).Seconds(), float64(b.gc.FetchBytes.Load()-b0) / 1000, nil
 }
 
 // cold measures first promotions: before each, the server stops, its Git
 // mirrors are wiped and it starts again (its Warehouses do not rediscover
 // within their interval), so the promotion fetches the whole repository.
 func (b *bench) cold(r *repo) error {
-	t := &figure{name: r.name + " repo, first promotion (cold mirror): create → Succeeded", unit: "s"}
-	kb := &figure{name: "  fetched from the git server", unit: "kB"}
+	t := figure(r.name+" repo, first promotion (cold mirror): create → Succeeded", "s")
+	kb := figure("  fetched from the git server", "kB")
 	head, err := git(r.work, "rev-parse", "HEAD")
 	if err != nil {
 		return err
 	}
 	// The Freight of the newest commit and tag (another repository's
 	// rounds may have pushed tags since this one's discovery).
-	if err := b.s.refresh(r.name, "app"); err != nil {
+	if err := b.s.Refresh(r.name, "app"); err != nil {
 		return err
 	}
 	freight, err := b.s.freightFor(r.name, head, b.tagName())
@@ -708,7 +483,7 @@ func (b *bench) cold(r *repo) error {
 		return err
 	}
 	for i := 0; i < b.runs; i++ {
-		b.s.stop()
+		b.s.Stop()
 		if err := os.RemoveAll(filepath.Join(b.dataDir, "git")); err != nil {
 			return err
 		}
@@ -719,8 +494,8 @@ func (b *bench) cold(r *repo) error {
 		if err != nil {
 			return fmt.Errorf("cold promotion %d of %s: %w", i, r.name, err)
 		}
-		t.add(secs)
-		kb.add(fetched)
+		t.Add(secs)
+		kb.Add(fetched)
 	}
 	b.figures = append(b.figures, t, kb)
 	return nil
@@ -729,8 +504,8 @@ func (b *bench) cold(r *repo) error {
 // warm measures later promotions, each of a new commit and tag, into the
 // same Stage; the Warehouse's discovery has fetched the commit already.
 func (b *bench) warm(r *repo) error {
-	t := &figure{name: r.name + " repo, later promotions (warm mirror): create → Succeeded", unit: "s"}
-	kb := &figure{name: "  fetched from the git server", unit: "kB"}
+	t := figure(r.name+" repo, later promotions (warm mirror): create → Succeeded", "s")
+	kb := figure("  fetched from the git server", "kB")
 	for i := 0; i < b.runs; i++ {
 		freight, err := b.next(r)
 		if err != nil {
@@ -740,8 +515,8 @@ func (b *bench) warm(r *repo) error {
 		if err != nil {
 			return fmt.Errorf("warm promotion %d of %s: %w", i, r.name, err)
 		}
-		t.add(secs)
-		kb.add(fetched)
+		t.Add(secs)
+		kb.Add(fetched)
 	}
 	b.figures = append(b.figures, t, kb)
 	return nil
@@ -750,14 +525,14 @@ func (b *bench) warm(r *repo) error {
 // concurrent measures n Promotions of Stages c1…cn, created at once, each
 // pushing its folder to branch "rendered"; every folder must land.
 func (b *bench) concurrent(r *repo, n int) error {
-	t := &figure{name: fmt.Sprintf("%d promotions pushing to one branch at once (%s repo): all Succeeded", n, r.name), unit: "s"}
-	pushes := &figure{name: "  pushes received (rejected ones included)", unit: ""}
+	t := figure(fmt.Sprintf("%d promotions pushing to one branch at once (%s repo): all Succeeded", n, r.name), "s")
+	pushes := figure("  pushes received (rejected ones included)", "")
 	for i := 0; i < b.runs; i++ {
 		freight, err := b.next(r)
 		if err != nil {
 			return err
 		}
-		p0 := b.gc.pushes.Load()
+		p0 := b.gc.Pushes.Load()
 		start := time.Now()
 		var wg sync.WaitGroup
 		errs := make([]error, n)
@@ -773,8 +548,8 @@ func (b *bench) concurrent(r *repo, n int) error {
 			}()
 		}
 		wg.Wait()
-		t.add(time.Since(start).Seconds())
-		pushes.add(float64(b.gc.pushes.Load() - p0))
+		t.Add(time.Since(start).Seconds())
+		pushes.Add(float64(b.gc.Pushes.Load() - p0))
 		if err := errors.Join(errs...); err != nil {
 			return fmt.Errorf("%d concurrent promotions, round %d: %w", n, i, err)
 		}
