@@ -163,23 +163,43 @@ func newInformer(s store.Store, info *kinds.Info, namespace string, sel labels.S
 // Objects of that kind are cached without their data and stringData, so
 // Secret values are never held by the runner. Call it before Run.
 func (r *Runner) Watch(s store.Store, kind, namespace string, sel labels.Selector, mapFn MapFunc) error {
+	_, err := r.WatchTransformed(s, kind, namespace, sel, stripData, func(obj any) []Key {
+		u, ok := obj.(*unstructured.Unstructured)
+		if !ok {
+			return nil
+		}
+		return mapFn(u)
+	})
+	return err
+}
+
+// ObjectMapFunc turns a changed object of another kind, as a Watch
+// transform left it, into the keys to reconcile.
+type ObjectMapFunc func(obj any) []Key
+
+// WatchTransformed is Watch with the watched objects cached as transform
+// makes them (from the stored *unstructured.Unstructured) rather than with
+// only their data dropped: a typed or trimmed form keeps the runner's cache
+// small. transform must accept its own output (client-go may hand it an
+// object twice) and mapFn sees its output. It returns the informer, for
+// indexers and cached reads. Call it before Run.
+func (r *Runner) WatchTransformed(s store.Store, kind, namespace string, sel labels.Selector, transform cache.TransformFunc, mapFn ObjectMapFunc) (cache.SharedIndexInformer, error) {
 	info := kinds.ByKind(kind)
 	if info == nil {
-		return fmt.Errorf("watch %s for %s: unknown kind", kind, r.name)
+		return nil, fmt.Errorf("watch %s for %s: unknown kind", kind, r.name)
+	}
+	if transform == nil {
+		transform = stripData
 	}
 	inf := newInformer(s, info, namespace, sel)
-	if err := inf.SetTransform(stripData); err != nil {
-		return fmt.Errorf("watch %s for %s: %w", kind, r.name, err)
+	if err := inf.SetTransform(transform); err != nil {
+		return nil, fmt.Errorf("watch %s for %s: %w", kind, r.name, err)
 	}
 	enqueue := func(obj any) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
 		}
-		u, ok := obj.(*unstructured.Unstructured)
-		if !ok {
-			return
-		}
-		for _, k := range mapFn(u) {
+		for _, k := range mapFn(obj) {
 			r.Enqueue(k)
 		}
 	}
@@ -189,10 +209,10 @@ func (r *Runner) Watch(s store.Store, kind, namespace string, sel labels.Selecto
 		DeleteFunc: enqueue,
 	})
 	if err != nil {
-		return fmt.Errorf("watch %s for %s: %w", kind, r.name, err)
+		return nil, fmt.Errorf("watch %s for %s: %w", kind, r.name, err)
 	}
 	r.triggers = append(r.triggers, inf)
-	return nil
+	return inf, nil
 }
 
 // stripData drops the values of Secrets and ConfigMaps from cached objects.

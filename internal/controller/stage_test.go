@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -519,7 +520,7 @@ func TestPipelineIndex(t *testing.T) {
 	ix.observeStage(stageObj("prod", "stages: [uat]"))
 	freight := func(uid, status string) *unstructured.Unstructured {
 		u := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal([]byte("metadata: {name: f, namespace: p, uid: "+uid+"}\norigin: {kind: Warehouse, name: w}\nstatus: {"+status+"}\n"), &u.Object); err != nil {
+		if err := yaml.Unmarshal([]byte("metadata: {name: f, namespace: p, uid: '"+uid+"'}\norigin: {kind: Warehouse, name: w}\nstatus: {"+status+"}\n"), &u.Object); err != nil {
 			t.Fatal(err)
 		}
 		return u
@@ -534,23 +535,48 @@ func TestPipelineIndex(t *testing.T) {
 		{freight("1", "verifiedIn: {dev: {}}, currentlyIn: {dev: {}}"), nil},               // only currentlyIn changed
 		{freight("1", "verifiedIn: {dev: {}}, approvedFor: {prod: {}}"), []string{"prod"}}, // approved
 	} {
-		if got := names(ix.observeFreight(tc.obj)); !slices.Equal(got, tc.want) {
+		// The Freight informer caches Freight decoded (freightFromObject).
+		cached, err := freightFromObject(tc.obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := cached.(*kargoapi.Freight); !ok {
+			t.Fatalf("freightFromObject cached a %T, want *Freight", cached)
+		}
+		if again, _ := freightFromObject(cached); again != cached {
+			t.Error("freightFromObject changed its own output")
+		}
+		if got := names(ix.observeFreight(cached)); !slices.Equal(got, tc.want) {
 			t.Errorf("observeFreight(%v) = %v, want %v", tc.obj.Object["status"], got, tc.want)
 		}
 	}
-	uat := stageObj("uat", "stages: [dev]")
-	uat.Object["status"] = map[string]any{"freightHistory": []any{map[string]any{"id": "c1"}}}
+	full := stageObj("uat", "stages: [dev]")
+	full.Object["status"] = map[string]any{"freightHistory": []any{map[string]any{"id": "c1", "items": map[string]any{}}, map[string]any{"id": "c0"}}}
+	// The trigger caches Stages trimmed to what observeStage reads.
+	trimmed, _ := trimStage(full)
+	uat := trimmed.(*unstructured.Unstructured)
+	if again, _ := trimStage(uat); !reflect.DeepEqual(again, uat) {
+		t.Errorf("trimStage changed its own output: %v", again)
+	}
+	if h, _, _ := unstructured.NestedSlice(uat.Object, "status", "freightHistory"); len(h) != 1 || currentCollectionID(uat) != "c1" {
+		t.Errorf("trimmed Stage keeps freightHistory %v, want only the current id", h)
+	}
 	if got := names(ix.observeStage(uat)); !slices.Equal(got, []string{"prod"}) {
 		t.Errorf("a new current collection of uat wakes %v, want prod", got)
 	}
 	if got := ix.observeStage(uat); got != nil {
 		t.Errorf("an unchanged uat wakes %v", got)
 	}
-	promo := &unstructured.Unstructured{Object: map[string]any{
+	fullPromo := &unstructured.Unstructured{Object: map[string]any{
 		"metadata": map[string]any{"name": "x", "namespace": "p", "uid": "9"},
-		"spec":     map[string]any{"stage": "uat"},
-		"status":   map[string]any{"phase": "Running"},
+		"spec":     map[string]any{"stage": "uat", "freight": "f", "steps": []any{map[string]any{"uses": "x"}}},
+		"status":   map[string]any{"phase": "Running", "message": "long"},
 	}}
+	trimmedPromo, _ := trimPromotion(fullPromo)
+	promo := trimmedPromo.(*unstructured.Unstructured)
+	if want := map[string]any{"stage": "uat"}; !reflect.DeepEqual(promo.Object["spec"], want) {
+		t.Errorf("trimmed Promotion spec %v, want %v", promo.Object["spec"], want)
+	}
 	if got := names(ix.observePromotion(promo)); !slices.Equal(got, []string{"uat"}) {
 		t.Errorf("a new promotion wakes %v", got)
 	}

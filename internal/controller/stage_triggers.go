@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -38,84 +37,173 @@ func NewStageRunner(s store.Store, rec *StageReconciler, opts RunnerOptions) (*R
 		return nil, err
 	}
 	ix := rec.index
+	projectKeys := func(obj *unstructured.Unstructured) []Key { return r.Keys(obj.GetNamespace()) }
 	watches := []struct {
-		kind string
-		fn   MapFunc
+		kind      string
+		transform cache.TransformFunc
+		fn        ObjectMapFunc
 	}{
-		{"Stage", ix.observeStage},
-		{"Freight", ix.observeFreight},
-		{"Promotion", ix.observePromotion},
-		{"ProjectConfig", func(obj *unstructured.Unstructured) []Key { return r.Keys(obj.GetNamespace()) }},
-		{"AnalysisRun", StageKeysOfAnalysisRun},
+		{"Stage", trimStage, unstructuredMap(ix.observeStage)},
+		{"Freight", freightFromObject, ix.observeFreight},
+		{"Promotion", trimPromotion, unstructuredMap(ix.observePromotion)},
+		{"ProjectConfig", trimToMetadata, unstructuredMap(projectKeys)},
+		{"AnalysisRun", trimToMetadata, unstructuredMap(StageKeysOfAnalysisRun)},
 	}
 	for _, w := range watches {
-		if err := r.Watch(s, w.kind, "", nil, w.fn); err != nil {
+		inf, err := r.WatchTransformed(s, w.kind, "", nil, w.transform, w.fn)
+		if err != nil {
 			return nil, err
 		}
 		if w.kind == "Freight" {
-			// Passes read Freight from this informer (the trigger Watch just
-			// added) instead of the store: see freightCache.
-			inf := r.triggers[len(r.triggers)-1]
+			// Passes read Freight from this informer instead of the store:
+			// see freightCache.
 			if err := inf.AddIndexers(cache.Indexers{freightOriginIndex: freightOriginKey}); err != nil {
 				return nil, fmt.Errorf("create stage runner: %w", err)
 			}
-			rec.freight = &freightCache{informer: inf, decoded: map[*unstructured.Unstructured]*kargoapi.Freight{}}
+			rec.freight = &freightCache{informer: inf}
 		}
 	}
 	return r, nil
 }
 
+// unstructuredMap adapts a MapFunc to the objects of a trimming transform.
+func unstructuredMap(fn MapFunc) ObjectMapFunc {
+	return func(obj any) []Key {
+		u, ok := obj.(*unstructured.Unstructured)
+		if !ok {
+			return nil
+		}
+		return fn(u)
+	}
+}
+
+// The Stage runner's triggers cache only what they read: each Freight once,
+// decoded (passes read it through freightCache), and of Stages, Promotions,
+// ProjectConfigs and AnalysisRuns a skeleton of identity, labels,
+// annotations and the few fields the mapping functions consult.
+
+// freightFromObject caches a Freight decoded. A Freight that does not
+// decode stays as stored, for freightCache.list to report.
+func freightFromObject(obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil // already decoded
+	}
+	f := &kargoapi.Freight{}
+	if err := decodeObject(u, f); err != nil {
+		return obj, nil
+	}
+	f.ManagedFields = nil
+	return f, nil
+}
+
+// trimToMetadata keeps an object's identity, labels and annotations.
+func trimToMetadata(obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil
+	}
+	return trimObject(u), nil
+}
+
+// trimStage keeps what observeStage reads: the requests and the id of the
+// current collection.
+func trimStage(obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil
+	}
+	t := trimObject(u)
+	if req, ok, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "requestedFreight"); ok {
+		t.Object["spec"] = map[string]any{"requestedFreight": req}
+	}
+	if id := currentCollectionID(u); id != "" {
+		t.Object["status"] = map[string]any{"freightHistory": []any{map[string]any{"id": id}}}
+	}
+	return t, nil
+}
+
+// trimPromotion keeps what observePromotion reads: the Stage and phase.
+func trimPromotion(obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil
+	}
+	t := trimObject(u)
+	if stage, ok, _ := unstructured.NestedString(u.Object, "spec", "stage"); ok {
+		t.Object["spec"] = map[string]any{"stage": stage}
+	}
+	if phase, ok, _ := unstructured.NestedString(u.Object, "status", "phase"); ok {
+		t.Object["status"] = map[string]any{"phase": phase}
+	}
+	return t, nil
+}
+
+// trimObject returns a new object with u's kind, identity, labels,
+// annotations and deletion timestamp.
+func trimObject(u *unstructured.Unstructured) *unstructured.Unstructured {
+	md, _ := u.Object["metadata"].(map[string]any)
+	kept := make(map[string]any, 8)
+	for _, k := range []string{"name", "namespace", "uid", "resourceVersion", "generation", "labels", "annotations", "deletionTimestamp"} {
+		if v, ok := md[k]; ok {
+			kept[k] = v
+		}
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": u.Object["apiVersion"],
+		"kind":       u.Object["kind"],
+		"metadata":   kept,
+	}}
+}
+
 // freightCache serves a Stage pass the Freight of an origin from the Stage
-// runner's Freight informer, decoding each version of a Freight once rather
-// than every Freight on every pass (with thousands of Freight, decoding
-// them was most of a pass's cost). The informer may lag the store by a
-// change; every decision the cache feeds is either re-checked against the
-// store (admission checks a Promotion's Freight; Freight status changes are
-// applied to the stored Freight) or followed by the event that brings the
-// newer version, as with controller-runtime's cached clients.
+// runner's Freight informer, which holds each Freight decoded (see
+// freightFromObject) rather than decoding every Freight on every pass (with
+// thousands of Freight, decoding them was most of a pass's cost). The
+// informer may lag the store by a change; every decision the cache feeds is
+// either re-checked against the store (admission checks a Promotion's
+// Freight; Freight status changes are applied to the stored Freight) or
+// followed by the event that brings the newer version, as with
+// controller-runtime's cached clients.
 type freightCache struct {
 	informer cache.SharedIndexInformer
-	mu       sync.Mutex
-	// decoded maps the informer's objects, which it replaces (never
-	// changes) on every update, to their decoded form.
-	decoded map[*unstructured.Unstructured]*kargoapi.Freight
 }
 
 // freightOriginIndex indexes cached Freight by namespace and origin.
 const freightOriginIndex = "origin"
 
 func freightOriginKey(obj any) ([]string, error) {
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		return nil, nil
+	switch f := obj.(type) {
+	case *kargoapi.Freight:
+		return []string{f.Namespace + "/" + string(f.Origin.Kind) + "/" + f.Origin.Name}, nil
+	case *unstructured.Unstructured:
+		kind, _, _ := unstructured.NestedString(f.Object, "origin", "kind")
+		name, _, _ := unstructured.NestedString(f.Object, "origin", "name")
+		return []string{f.GetNamespace() + "/" + kind + "/" + name}, nil
 	}
-	kind, _, _ := unstructured.NestedString(u.Object, "origin", "kind")
-	name, _, _ := unstructured.NestedString(u.Object, "origin", "name")
-	return []string{u.GetNamespace() + "/" + kind + "/" + name}, nil
+	return nil, nil
 }
 
 // list returns the Freight of origin in ns. Each is a copy whose status
-// the caller may change.
+// the caller may change; the cached objects are never changed.
 func (c *freightCache) list(ns string, origin kargoapi.FreightOrigin) ([]kargoapi.Freight, error) {
 	objs, err := c.informer.GetIndexer().ByIndex(freightOriginIndex, ns+"/"+string(origin.Kind)+"/"+origin.Name)
 	if err != nil {
 		return nil, fmt.Errorf("list cached freight of %s: %w", ns, err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	out := make([]kargoapi.Freight, 0, len(objs))
 	for _, o := range objs {
-		u, ok := o.(*unstructured.Unstructured)
-		if !ok {
-			continue
-		}
-		cached, ok := c.decoded[u]
-		if !ok {
+		var cached *kargoapi.Freight
+		switch f := o.(type) {
+		case *kargoapi.Freight:
+			cached = f
+		case *unstructured.Unstructured:
 			cached = &kargoapi.Freight{}
-			if err := decodeObject(u, cached); err != nil {
-				return nil, fmt.Errorf("decode freight %s/%s: %w", ns, u.GetName(), err)
+			if err := decodeObject(f, cached); err != nil {
+				return nil, fmt.Errorf("decode freight %s/%s: %w", ns, f.GetName(), err)
 			}
-			c.decoded[u] = cached
+		default:
+			continue
 		}
 		if cached.DeletionTimestamp != nil {
 			continue
@@ -123,21 +211,6 @@ func (c *freightCache) list(ns string, origin kargoapi.FreightOrigin) ([]kargoap
 		f := *cached
 		f.Status = *cached.Status.DeepCopy()
 		out = append(out, f)
-	}
-	// Forget replaced and deleted versions now and then: the informer
-	// holds the live ones.
-	if n := len(c.informer.GetStore().ListKeys()); len(c.decoded) > 2*n+100 {
-		live := make(map[*unstructured.Unstructured]bool, n)
-		for _, o := range c.informer.GetStore().List() {
-			if u, ok := o.(*unstructured.Unstructured); ok {
-				live[u] = true
-			}
-		}
-		for u := range c.decoded {
-			if !live[u] {
-				delete(c.decoded, u)
-			}
-		}
 	}
 	return out, nil
 }
@@ -225,23 +298,24 @@ func (ix *pipelineIndex) observeStage(obj *unstructured.Unstructured) []Key {
 // observeFreight wakes the Stages a Freight may now flow into: those that
 // take its origin directly when it is new, those downstream of a Stage it
 // was newly verified in, and the Stages it was newly approved for.
-func (ix *pipelineIndex) observeFreight(obj *unstructured.Unstructured) []Key {
-	var f struct {
-		Origin kargoapi.FreightOrigin `json:"origin"`
-		Status struct {
-			VerifiedIn  map[string]json.RawMessage `json:"verifiedIn"`
-			ApprovedFor map[string]json.RawMessage `json:"approvedFor"`
-		} `json:"status"`
-	}
-	if err := decodeObject(obj, &f); err != nil {
+func (ix *pipelineIndex) observeFreight(obj any) []Key {
+	var f kargoapi.Freight
+	switch o := obj.(type) {
+	case *kargoapi.Freight:
+		f = *o
+	case *unstructured.Unstructured:
+		if err := decodeObject(o, &f); err != nil {
+			return nil
+		}
+	default:
 		return nil
 	}
 	now := freightMarks{verified: sortedKeys(f.Status.VerifiedIn), approved: sortedKeys(f.Status.ApprovedFor)}
-	ns := obj.GetNamespace()
+	ns := f.Namespace
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	prev, seen := ix.freight[obj.GetUID()]
-	ix.freight[obj.GetUID()] = now
+	prev, seen := ix.freight[f.UID]
+	ix.freight[f.UID] = now
 	newly := func(cur, old []string) []string {
 		var out []string
 		for _, s := range cur {
