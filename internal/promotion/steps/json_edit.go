@@ -31,15 +31,6 @@ type jsonStyle struct {
 	colon string // ":" or ": "
 }
 
-// jsonChangeError is an update editJSON could not apply.
-type jsonChangeError struct {
-	index int
-	err   error
-}
-
-func (e *jsonChangeError) Error() string { return e.err.Error() }
-func (e *jsonChangeError) Unwrap() error { return e.err }
-
 // editJSON applies changes to src in order and returns the new bytes and the
 // JSON text written for each change's value.
 func editJSON(src []byte, changes []keyChange) ([]byte, []string, error) {
@@ -58,7 +49,7 @@ func editJSON(src []byte, changes []keyChange) ([]byte, []string, error) {
 		style := documentStyle(out, root)
 		var text string
 		if out, text, err = setJSON(out, root, c.parts, c.value, style); err != nil {
-			return nil, nil, &jsonChangeError{index: i, err: err}
+			return nil, nil, &keyChangeError{index: i, err: err}
 		}
 		rendered[i] = text
 	}
@@ -391,7 +382,7 @@ func checkJSONEdit(before, after []byte, changes []keyChange) error {
 	}
 	for i, c := range changes {
 		if want, err = setPlainPath(want, c.parts, c.value, true); err != nil {
-			return &jsonChangeError{index: i, err: err}
+			return &keyChangeError{index: i, err: err}
 		}
 	}
 	if !reflect.DeepEqual(want, got) {

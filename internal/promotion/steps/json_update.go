@@ -2,8 +2,6 @@ package steps
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/caravan-dev/caravan/internal/promotion"
 )
@@ -62,35 +60,5 @@ func (jsonUpdate) Schema() []byte { return []byte(jsonUpdateSchema) }
 
 // Run implements promotion.Step.
 func (s jsonUpdate) Run(_ context.Context, sc *promotion.StepContext) (promotion.StepResult, error) {
-	cfg, err := configFor[yamlUpdateConfig](s.Name(), sc.Config)
-	if err != nil {
-		return promotion.StepResult{}, err
-	}
-	changes, err := keyChanges(cfg.Updates)
-	if err != nil {
-		return promotion.StepResult{}, err
-	}
-	abs, err := workspacePath(sc.WorkDir, "path", cfg.Path)
-	if err != nil {
-		return promotion.StepResult{}, err
-	}
-	src, err := readWorkspaceFile(sc.WorkDir, "path", cfg.Path, abs)
-	if err != nil {
-		return promotion.StepResult{}, err
-	}
-	out, rendered, err := editJSON(src, changes)
-	if err != nil {
-		var ce *jsonChangeError
-		if errors.As(err, &ce) {
-			return promotion.StepResult{}, terminalf("update %s: updates[%d].key %q: %v", cfg.Path, ce.index, cfg.Updates[ce.index].Key, ce.err)
-		}
-		return promotion.StepResult{}, terminalf("update %s: %v: fix the file", cfg.Path, err)
-	}
-	if _, err := writeFileIfChanged(abs, out); err != nil {
-		return promotion.StepResult{}, fmt.Errorf("update %s: %w", cfg.Path, relativeError(sc.WorkDir, err))
-	}
-	return promotion.StepResult{
-		Status: promotion.StepStatusSucceeded,
-		Output: map[string]any{"commitMessage": updateCommitMessage(cfg.Path, cfg.Updates, rendered)},
-	}, nil
+	return runKeyUpdate(s.Name(), sc, editJSON, ": fix the file")
 }

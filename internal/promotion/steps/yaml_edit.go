@@ -19,21 +19,6 @@ import (
 // elsewhere stay exactly as they were. Every edit is checked by decoding the
 // result: the document must equal the original with the updates applied.
 
-// yamlChange is one update for editYAML: the value to set at a key path.
-type yamlChange struct {
-	parts []keyPart
-	value any // a plain value: see plainValue
-}
-
-// yamlChangeError is an update editYAML could not apply.
-type yamlChangeError struct {
-	index int
-	err   error
-}
-
-func (e *yamlChangeError) Error() string { return e.err.Error() }
-func (e *yamlChangeError) Unwrap() error { return e.err }
-
 // yamlTarget is where a key path leads: the scalar node, whether it sits in
 // a flow collection ({…} or […]), and the indentation of the key or
 // sequence that holds it.
@@ -56,7 +41,7 @@ type yamlSpan struct {
 
 // editYAML applies changes to src and returns the new bytes and, for each
 // change, the text written for its value.
-func editYAML(src []byte, changes []yamlChange) ([]byte, []string, error) {
+func editYAML(src []byte, changes []keyChange) ([]byte, []string, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		return nil, nil, fmt.Errorf("parse the file as YAML: %w", err)
@@ -84,20 +69,20 @@ func editYAML(src []byte, changes []yamlChange) ([]byte, []string, error) {
 				rendered[i], _ = jsonText(c.value)
 				continue
 			}
-			return nil, nil, &yamlChangeError{index: i, err: err}
+			return nil, nil, &keyChangeError{index: i, err: err}
 		}
 		sp, err := scalarSpan(src, lines, target)
 		if err != nil {
-			return nil, nil, &yamlChangeError{index: i, err: err}
+			return nil, nil, &keyChangeError{index: i, err: err}
 		}
 		text, err := renderYAMLScalar(c.value, target, sp, newline)
 		if err != nil {
-			return nil, nil, &yamlChangeError{index: i, err: err}
+			return nil, nil, &keyChangeError{index: i, err: err}
 		}
 		bare := sp
 		bare.anchor, bare.headerComment = "", ""
 		if rendered[i], err = renderYAMLScalar(c.value, target, bare, "\n"); err != nil {
-			return nil, nil, &yamlChangeError{index: i, err: err}
+			return nil, nil, &keyChangeError{index: i, err: err}
 		}
 		if sp.emptyValue {
 			text = " " + text
@@ -532,7 +517,7 @@ func insertComment(block, comment, newline string) string {
 
 // checkYAMLEdit decodes the original and the edited document and checks
 // that they differ by exactly the changes.
-func checkYAMLEdit(before, after []byte, changes []yamlChange) error {
+func checkYAMLEdit(before, after []byte, changes []keyChange) error {
 	var want, got any
 	if err := yaml.Unmarshal(before, &want); err != nil {
 		return fmt.Errorf("parse the file as YAML: %w", err)
@@ -544,7 +529,7 @@ func checkYAMLEdit(before, after []byte, changes []yamlChange) error {
 	for i, c := range changes {
 		var err error
 		if want, err = setPlainPath(want, c.parts, yamlPlain(c.value), false); err != nil {
-			return &yamlChangeError{index: i, err: err}
+			return &keyChangeError{index: i, err: err}
 		}
 	}
 	if !reflect.DeepEqual(want, yamlPlain(got)) {

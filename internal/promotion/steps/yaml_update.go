@@ -76,7 +76,17 @@ func (yamlUpdate) Schema() []byte { return []byte(yamlUpdateSchema) }
 
 // Run implements promotion.Step.
 func (s yamlUpdate) Run(_ context.Context, sc *promotion.StepContext) (promotion.StepResult, error) {
-	cfg, err := configFor[yamlUpdateConfig](s.Name(), sc.Config)
+	return runKeyUpdate(s.Name(), sc, editYAML, "")
+}
+
+// runKeyUpdate is the body shared by yaml-update and json-update: parse the
+// updates, edit the file in the workspace with edit, write it only if it
+// changed, and report Kargo's commitMessage. hint follows the message of an
+// edit error that is not about one update.
+func runKeyUpdate(name string, sc *promotion.StepContext,
+	edit func(src []byte, changes []keyChange) ([]byte, []string, error), hint string,
+) (promotion.StepResult, error) {
+	cfg, err := configFor[yamlUpdateConfig](name, sc.Config)
 	if err != nil {
 		return promotion.StepResult{}, err
 	}
@@ -92,17 +102,13 @@ func (s yamlUpdate) Run(_ context.Context, sc *promotion.StepContext) (promotion
 	if err != nil {
 		return promotion.StepResult{}, err
 	}
-	yc := make([]yamlChange, len(changes))
-	for i, c := range changes {
-		yc[i] = yamlChange{parts: c.parts, value: c.value}
-	}
-	out, rendered, err := editYAML(src, yc)
+	out, rendered, err := edit(src, changes)
 	if err != nil {
-		var ce *yamlChangeError
+		var ce *keyChangeError
 		if errors.As(err, &ce) {
 			return promotion.StepResult{}, terminalf("update %s: updates[%d].key %q: %v", cfg.Path, ce.index, cfg.Updates[ce.index].Key, ce.err)
 		}
-		return promotion.StepResult{}, terminalf("update %s: %v", cfg.Path, err)
+		return promotion.StepResult{}, terminalf("update %s: %v%s", cfg.Path, err, hint)
 	}
 	if _, err := writeFileIfChanged(abs, out); err != nil {
 		return promotion.StepResult{}, fmt.Errorf("update %s: %w", cfg.Path, relativeError(sc.WorkDir, err))
@@ -113,11 +119,21 @@ func (s yamlUpdate) Run(_ context.Context, sc *promotion.StepContext) (promotion
 	}, nil
 }
 
-// keyChange is a parsed entry of updates.
+// keyChange is a parsed entry of updates: the plain value (see plainValue)
+// to set at a key path.
 type keyChange struct {
 	parts []keyPart
 	value any
 }
+
+// keyChangeError is an update that editYAML or editJSON could not apply.
+type keyChangeError struct {
+	index int
+	err   error
+}
+
+func (e *keyChangeError) Error() string { return e.err.Error() }
+func (e *keyChangeError) Unwrap() error { return e.err }
 
 // keyChanges parses the keys of updates and turns the values into plain
 // ones.
