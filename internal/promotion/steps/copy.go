@@ -3,7 +3,6 @@ package steps
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -68,25 +67,14 @@ func (s copyStep) Run(ctx context.Context, sc *promotion.StepContext) (promotion
 	if err != nil {
 		return promotion.StepResult{}, err
 	}
-	rules, err := parseIgnoreRules("ignore", cfg.Ignore, defaultIgnore)
-	if err != nil {
-		return promotion.StepResult{}, err
-	}
-	in, err := workspacePath(sc.WorkDir, "inPath", cfg.InPath)
-	if err != nil {
-		return promotion.StepResult{}, err
-	}
-	out, err := workspacePath(sc.WorkDir, "outPath", cfg.OutPath)
+	in, out, rules, err := inOutPaths(sc.WorkDir, cfg.InPath, cfg.OutPath, cfg.Ignore)
 	if err != nil {
 		return promotion.StepResult{}, err
 	}
 	what := fmt.Sprintf("copy %s to %s", cfg.InPath, cfg.OutPath)
-	fi, err := os.Stat(in)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return promotion.StepResult{}, terminalf("%s: inPath %q: no such file or directory in the promotion's workspace: check the path", what, cfg.InPath)
-	case err != nil:
-		return promotion.StepResult{}, fmt.Errorf("%s: %w", what, relativeError(sc.WorkDir, err))
+	fi, err := statInPath(sc.WorkDir, what, cfg.InPath, in)
+	if err != nil {
+		return promotion.StepResult{}, err
 	}
 	if !fi.IsDir() {
 		if rules.match(filepath.Base(in), false) {

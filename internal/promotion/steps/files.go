@@ -3,6 +3,7 @@ package steps
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math"
@@ -198,4 +199,33 @@ func jsonText(v any) (string, error) {
 		return "", err
 	}
 	return strings.TrimSuffix(buf.String(), "\n"), nil
+}
+
+// inOutPaths is the prologue copy, tar and untar share: their ignore rules
+// (with defaultIgnore) and their inPath and outPath resolved in the
+// workspace.
+func inOutPaths(workDir, inPath, outPath, ignore string) (in, out string, rules *ignoreRules, err error) {
+	if rules, err = parseIgnoreRules("ignore", ignore, defaultIgnore); err != nil {
+		return "", "", nil, err
+	}
+	if in, err = workspacePath(workDir, "inPath", inPath); err != nil {
+		return "", "", nil, err
+	}
+	if out, err = workspacePath(workDir, "outPath", outPath); err != nil {
+		return "", "", nil, err
+	}
+	return in, out, rules, nil
+}
+
+// statInPath stats a step's resolved inPath; a missing one is a terminal
+// error naming it. what describes the step's action for the message.
+func statInPath(workDir, what, inPath, in string) (fs.FileInfo, error) {
+	fi, err := os.Stat(in)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, terminalf("%s: inPath %q: no such file or directory in the promotion's workspace: check the path", what, inPath)
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", what, relativeError(workDir, err))
+	}
+	return fi, nil
 }

@@ -82,15 +82,7 @@ func (s untarStep) Run(ctx context.Context, sc *promotion.StepContext) (promotio
 	if cfg.StripComponents < 0 {
 		return promotion.StepResult{}, terminalf("stripComponents %d: give 0 or more", cfg.StripComponents)
 	}
-	rules, err := parseIgnoreRules("ignore", cfg.Ignore, defaultIgnore)
-	if err != nil {
-		return promotion.StepResult{}, err
-	}
-	in, err := workspacePath(sc.WorkDir, "inPath", cfg.InPath)
-	if err != nil {
-		return promotion.StepResult{}, err
-	}
-	out, err := workspacePath(sc.WorkDir, "outPath", cfg.OutPath)
+	in, out, rules, err := inOutPaths(sc.WorkDir, cfg.InPath, cfg.OutPath, cfg.Ignore)
 	if err != nil {
 		return promotion.StepResult{}, err
 	}
